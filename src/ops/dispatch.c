@@ -1,0 +1,334 @@
+/*
+ * dispatch.c -- running a primitive on tensors: check, infer, allocate,
+ * launch.
+ *
+ * sp_op_call is the one door through which eager code, the VM and C users
+ * run a primitive.  Its steps, in order, each of which may fail with a
+ * message naming the primitive:
+ *
+ *   1. the inputs exist and sit on one device;
+ *   2. inference (sp_op_infer) on their metas: arity, input 0's dtype
+ *      against the table's mask, then the op's own infer function for
+ *      shapes, attributes and output dtypes;
+ *   3. the backend of that device exists and supports (op, dtype);
+ *   4. outputs are allocated on that device (ops without inputs: the CPU),
+ *      contiguous, with the inferred metas;
+ *   5. the kernel runs.
+ *
+ * Invariant: a failed call hands back no outputs (*n_out == 0) and holds on
+ * to nothing it allocated.  Success hands back exactly n_out new references.
+ *
+ * Random primitives (SP_OPF_RANDOM) read their stream from the attributes
+ * seed and offset.  When the caller gives no seed (eager use), this file
+ * draws one from the global Philox generator and reserves enough blocks
+ * for the call, so consecutive eager calls give fresh numbers while the
+ * compiler, which passes seed and offset explicitly, stays deterministic.
+ *
+ * In-place primitives (SP_OPF_INPLACE: the optimizer updates) have no
+ * outputs; their kernels write into inputs, which must therefore be
+ * contiguous.
+ */
+#include <string.h>
+
+#include "backend/backend.h"
+#include "ops/ops.h"
+
+static const sp_attrs dispatch_no_attrs; /* n == 0 */
+
+sp_meta sp_meta_of(const sp_tensor *t) {
+    sp_meta m;
+    memset(&m, 0, sizeof m);
+    if (!t) return m;
+    m.dtype = t->dtype;
+    m.ndim = t->ndim;
+    for (int i = 0; i < t->ndim && i < SP_MAX_DIMS; i++) m.shape[i] = t->shape[i];
+    return m;
+}
+
+/* "float32, float64, float16" for a dtype mask. */
+static void dispatch_mask_str(uint32_t mask, char *buf, size_t n) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < SP_DTYPE_COUNT; d++) {
+        if (!(mask & SP_DTM(d))) continue;
+        int w = snprintf(buf + len, n - len, "%s%s", len ? ", " : "", sp_dtype_name((sp_dtype)d));
+        if (w < 0 || (size_t)w >= n - len) break;
+        len += (size_t)w;
+    }
+}
+
+static sp_status dispatch_bad_dtype(const sp_op_def *def, sp_dtype d, const char *what) {
+    char mask[160];
+    dispatch_mask_str(def->dtypes, mask, sizeof mask);
+    return sp_error(SP_ERR_DTYPE, "%s: %sdtype %s is not supported (takes %s)", def->name, what,
+                    sp_dtype_name(d), mask);
+}
+
+/* A meta that cannot come from a real tensor (the compiler may build them):
+ * a bad dtype, ndim or a negative size. */
+static sp_status dispatch_check_meta(const sp_op_def *def, int i, const sp_meta *m) {
+    if ((int)m->dtype < 0 || m->dtype >= SP_DTYPE_COUNT)
+        return sp_error(SP_ERR_DTYPE, "%s: input %d has an invalid dtype %d", def->name, i,
+                        (int)m->dtype);
+    if (m->ndim < 0 || m->ndim > SP_MAX_DIMS)
+        return sp_error(SP_ERR_SHAPE, "%s: input %d has %d dims (at most %d)", def->name, i,
+                        m->ndim, SP_MAX_DIMS);
+    for (int k = 0; k < m->ndim; k++)
+        if (m->shape[k] < 0) {
+            char s[256];
+            sp_shape_str(m->ndim, m->shape, s, sizeof s);
+            return sp_error(SP_ERR_SHAPE, "%s: input %d has a negative size in shape %s",
+                            def->name, i, s);
+        }
+    return SP_OK;
+}
+
+/* Outputs must be allocatable: sizes >= 0 and numel * itemsize within int64. */
+static sp_status dispatch_check_out(const sp_op_def *def, int i, const sp_meta *m) {
+    if ((int)m->dtype < 0 || m->dtype >= SP_DTYPE_COUNT || m->ndim < 0 || m->ndim > SP_MAX_DIMS)
+        return sp_error(SP_ERR_INTERNAL, "%s: inference gave a bad meta for output %d",
+                        def->name, i);
+    int64_t n = (int64_t)sp_dtype_size(m->dtype);
+    for (int k = 0; k < m->ndim; k++) {
+        char s[256];
+        if (m->shape[k] < 0) {
+            sp_shape_str(m->ndim, m->shape, s, sizeof s);
+            return sp_error(SP_ERR_SHAPE, "%s: negative size %lld in output shape %s", def->name,
+                            (long long)m->shape[k], s);
+        }
+        if (__builtin_mul_overflow(n, m->shape[k], &n)) {
+            sp_shape_str(m->ndim, m->shape, s, sizeof s);
+            return sp_error(SP_ERR_SHAPE, "%s: output shape %s is too large", def->name, s);
+        }
+    }
+    return SP_OK;
+}
+
+sp_status sp_op_infer(int op, int n_in, const sp_meta *in, const sp_attrs *attrs, int *n_out,
+                      sp_meta *out) {
+    if (n_out) *n_out = 0;
+    if (op < 0 || op >= SP_OP_COUNT)
+        return sp_error(SP_ERR_ARG, "unknown primitive id %d (there are %d)", op, SP_OP_COUNT);
+    const sp_op_def *def = &sp_op_defs[op];
+    if (!n_out || !out) return sp_error(SP_ERR_ARG, "%s: NULL output array", def->name);
+    if (def->n_in >= 0 && n_in != def->n_in)
+        return sp_error(SP_ERR_ARG, "%s: takes %d input%s, got %d", def->name, def->n_in,
+                        def->n_in == 1 ? "" : "s", n_in);
+    if (def->n_in < 0 && (n_in < 1 || n_in > SP_MAX_INPUTS))
+        return sp_error(SP_ERR_ARG, "%s: takes 1 to %d inputs, got %d", def->name, SP_MAX_INPUTS,
+                        n_in);
+    if (n_in > 0 && !in) return sp_error(SP_ERR_ARG, "%s: NULL input array", def->name);
+    for (int i = 0; i < n_in; i++) {
+        sp_status st = dispatch_check_meta(def, i, &in[i]);
+        if (st) return st;
+    }
+    if (n_in > 0 && !(def->dtypes & SP_DTM(in[0].dtype))) return dispatch_bad_dtype(def, in[0].dtype, "");
+    if (!attrs) attrs = &dispatch_no_attrs;
+    if (!def->infer)
+        return sp_error(SP_ERR_UNSUPPORTED, "%s: no shape inference yet", def->name);
+
+    int n = 0;
+    sp_meta tmp[SP_MAX_OUTPUTS];
+    sp_status st = def->infer(def, n_in, in, attrs, &n, tmp);
+    if (st) return st;
+    if (n < 0 || n > SP_MAX_OUTPUTS || (def->n_out >= 0 && n != def->n_out))
+        return sp_error(SP_ERR_INTERNAL, "%s: inference gave %d outputs", def->name, n);
+    for (int i = 0; i < n; i++) {
+        st = dispatch_check_out(def, i, &tmp[i]);
+        if (st) return st;
+    }
+    /* ops without inputs make their dtype from attributes; the table's mask
+     * says which ones they may make */
+    if (n_in == 0 && n > 0 && !(def->dtypes & SP_DTM(tmp[0].dtype)))
+        return dispatch_bad_dtype(def, tmp[0].dtype, "");
+    memcpy(out, tmp, (size_t)n * sizeof *tmp);
+    *n_out = n;
+    return SP_OK;
+}
+
+static const char *dispatch_dev_str(sp_device d, char *buf, size_t n) {
+    if (d.type == SP_DEVICE_CPU)
+        snprintf(buf, n, "cpu");
+    else if (d.type == SP_DEVICE_CUDA)
+        snprintf(buf, n, "cuda:%d", d.index);
+    else
+        snprintf(buf, n, "device(%d):%d", (int)d.type, d.index);
+    return buf;
+}
+
+static int dispatch_same_dev(sp_device a, sp_device b) {
+    return a.type == b.type && (a.type == SP_DEVICE_CPU || a.index == b.index);
+}
+
+/* Checks the input tensors (present, one device, sane metas) and infers. */
+static sp_status dispatch_prepare(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs,
+                                  int *n_out, sp_meta *metas, sp_device *dev) {
+    *n_out = 0;
+    if (op < 0 || op >= SP_OP_COUNT)
+        return sp_error(SP_ERR_ARG, "unknown primitive id %d (there are %d)", op, SP_OP_COUNT);
+    const sp_op_def *def = &sp_op_defs[op];
+    if (n_in < 0 || n_in > SP_MAX_INPUTS)
+        return sp_error(SP_ERR_ARG, "%s: %d inputs (at most %d)", def->name, n_in, SP_MAX_INPUTS);
+    if (n_in > 0 && !in) return sp_error(SP_ERR_ARG, "%s: NULL input array", def->name);
+    sp_meta inm[SP_MAX_INPUTS];
+    *dev = SP_CPU;
+    for (int i = 0; i < n_in; i++) {
+        if (!in[i] || !in[i]->buf)
+            return sp_error(SP_ERR_ARG, "%s: input %d is NULL", def->name, i);
+        sp_device d = in[i]->buf->device;
+        if (i == 0) {
+            *dev = d;
+        } else if (!dispatch_same_dev(d, *dev)) {
+            char a[32], b[32];
+            return sp_error(SP_ERR_DEVICE,
+                            "%s: inputs are on different devices (input 0 on %s, input %d on %s)",
+                            def->name, dispatch_dev_str(*dev, a, sizeof a), i,
+                            dispatch_dev_str(d, b, sizeof b));
+        }
+        inm[i] = sp_meta_of(in[i]);
+    }
+    sp_status st = sp_op_infer(op, n_in, inm, attrs, n_out, metas);
+    if (st) return st;
+    if ((def->flags & SP_OPF_INPLACE))
+        for (int i = 0; i < n_in; i++)
+            if (!sp_tensor_is_contiguous(in[i]))
+                return sp_error(SP_ERR_ARG, "%s: input %d must be contiguous (it is updated in place)",
+                                def->name, i);
+    return SP_OK;
+}
+
+/* Finds the backend and checks that it runs (op, dtype). */
+static sp_backend *dispatch_backend(int op, sp_device dev, sp_dtype d) {
+    const sp_op_def *def = &sp_op_defs[op];
+    sp_backend *be = sp_backend_get(dev.type);
+    if (!be) return NULL;
+    if (be->supports && be->supports(be, op, d)) return be;
+    char ds[32];
+    if (dev.type == SP_DEVICE_CPU && (def->dtypes & SP_DTM(d)))
+        sp_error(SP_ERR_UNSUPPORTED, "no CPU kernel for %s", def->name);
+    else
+        sp_error(SP_ERR_UNSUPPORTED, "%s: the %s backend has no kernel for dtype %s (on %s)",
+                 def->name, be->name, sp_dtype_name(d), dispatch_dev_str(dev, ds, sizeof ds));
+    return NULL;
+}
+
+/* Copies attrs and adds seed/offset from the global generator when the
+ * caller gave no seed.  Returns the attrs to use (either `attrs` or `buf`). */
+static const sp_attrs *dispatch_random_attrs(const sp_op_def *def, const sp_attrs *attrs,
+                                             const sp_meta *out0, sp_attrs *buf, sp_status *st) {
+    *st = SP_OK;
+    if (!(def->flags & SP_OPF_RANDOM) || sp_attrs_find(attrs, "seed")) return attrs;
+    *buf = *attrs;
+    int64_t numel = 1;
+    for (int k = 0; k < out0->ndim; k++) numel *= out0->shape[k]; /* checked by infer */
+    /* uniform lanes take numel/4 blocks, normals numel/2: reserve the larger */
+    uint64_t seed, offset, nblocks = (uint64_t)numel / 2 + 1;
+    sp_rng_next(nblocks, &seed, &offset);
+    if ((*st = sp_attrs_set_int(buf, "seed", (int64_t)seed)) != SP_OK ||
+        (*st = sp_attrs_set_int(buf, "offset", (int64_t)offset)) != SP_OK) {
+        *st = sp_error(SP_ERR_ARG, "%s: no room for the seed attributes (%d attributes given)",
+                       def->name, attrs->n);
+        return NULL;
+    }
+    return buf;
+}
+
+static sp_status dispatch_launch(sp_backend *be, int op, int n_in, sp_tensor *const *in,
+                                 const sp_attrs *attrs, int n_out, sp_tensor *const *out) {
+    sp_kernel_args ka = {op, n_in, in, n_out, out, attrs};
+    return be->launch(be, &ka);
+}
+
+sp_status sp_op_call(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs, int *n_out,
+                     sp_tensor **out) {
+    if (!n_out || !out) {
+        if (n_out) *n_out = 0;
+        return sp_error(SP_ERR_ARG, "%s: NULL output array",
+                        sp_op_name(op) ? sp_op_name(op) : "sp_op_call");
+    }
+    *n_out = 0;
+    if (!attrs) attrs = &dispatch_no_attrs;
+    int n = 0;
+    sp_meta metas[SP_MAX_OUTPUTS];
+    sp_device dev;
+    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev);
+    if (st) return st;
+    const sp_op_def *def = &sp_op_defs[op];
+    sp_dtype kd = n_in > 0 ? in[0]->dtype : (n > 0 ? metas[0].dtype : SP_F32);
+    sp_backend *be = dispatch_backend(op, dev, kd);
+    if (!be) return sp_last_status();
+
+    sp_attrs rbuf;
+    const sp_attrs *use = dispatch_random_attrs(def, attrs, &metas[0], &rbuf, &st);
+    if (!use) return st;
+
+    sp_tensor *res[SP_MAX_OUTPUTS] = {0};
+    for (int i = 0; i < n; i++) {
+        res[i] = sp_tensor_new(metas[i].dtype, metas[i].ndim, metas[i].shape, dev);
+        if (!res[i]) {
+            st = sp_last_status() ? sp_last_status() : SP_ERR_NOMEM;
+            goto fail;
+        }
+    }
+    st = dispatch_launch(be, op, n_in, in, use, n, res);
+    if (st) goto fail;
+    for (int i = 0; i < n; i++) out[i] = res[i];
+    *n_out = n;
+    return SP_OK;
+fail:
+    for (int i = 0; i < n; i++) sp_tensor_release(res[i]);
+    return st;
+}
+
+sp_status sp_op_call_into(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs,
+                          int n_out, sp_tensor *const *out) {
+    if (!attrs) attrs = &dispatch_no_attrs;
+    int n = 0;
+    sp_meta metas[SP_MAX_OUTPUTS];
+    sp_device dev;
+    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev);
+    if (st) return st;
+    const sp_op_def *def = &sp_op_defs[op];
+    if (n_out != n)
+        return sp_error(SP_ERR_ARG, "%s: given %d outputs, inference gives %d", def->name, n_out, n);
+    if (n > 0 && !out) return sp_error(SP_ERR_ARG, "%s: NULL output array", def->name);
+    for (int i = 0; i < n; i++) {
+        const sp_tensor *t = out[i];
+        if (!t || !t->buf) return sp_error(SP_ERR_ARG, "%s: output %d is NULL", def->name, i);
+        sp_meta m = sp_meta_of(t);
+        int same = m.dtype == metas[i].dtype && m.ndim == metas[i].ndim;
+        for (int k = 0; same && k < m.ndim; k++) same = m.shape[k] == metas[i].shape[k];
+        if (!same) {
+            char a[256], b[256];
+            sp_shape_str(m.ndim, m.shape, a, sizeof a);
+            sp_shape_str(metas[i].ndim, metas[i].shape, b, sizeof b);
+            return sp_error(SP_ERR_SHAPE, "%s: output %d is %s %s, inference gives %s %s",
+                            def->name, i, a, sp_dtype_name(m.dtype), b,
+                            sp_dtype_name(metas[i].dtype));
+        }
+        if (!sp_tensor_is_contiguous(t))
+            return sp_error(SP_ERR_ARG, "%s: output %d must be contiguous", def->name, i);
+        if (n_in == 0 && i == 0) dev = t->buf->device; /* no inputs: the outputs decide */
+        if (!dispatch_same_dev(t->buf->device, dev)) {
+            char a[32], b[32];
+            return sp_error(SP_ERR_DEVICE, "%s: output %d is on %s, not on %s", def->name,
+                            i, dispatch_dev_str(t->buf->device, a, sizeof a),
+                            dispatch_dev_str(dev, b, sizeof b));
+        }
+    }
+    sp_dtype kd = n_in > 0 ? in[0]->dtype : (n > 0 ? metas[0].dtype : SP_F32);
+    sp_backend *be = dispatch_backend(op, dev, kd);
+    if (!be) return sp_last_status();
+    sp_attrs rbuf;
+    const sp_attrs *use = dispatch_random_attrs(def, attrs, &metas[0], &rbuf, &st);
+    if (!use) return st;
+    return dispatch_launch(be, op, n_in, in, use, n, out);
+}
+
+sp_status sp_op_call_name(const char *name, int n_in, sp_tensor *const *in,
+                          const sp_attrs *attrs, int *n_out, sp_tensor **out) {
+    if (n_out) *n_out = 0;
+    int op = sp_op_find(name);
+    if (op < 0) return sp_last_status();
+    return sp_op_call(op, n_in, in, attrs, n_out, out);
+}
