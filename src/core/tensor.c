@@ -53,7 +53,9 @@ void core_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         strides[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        /* Only an empty tensor's shape can overflow here, and its strides
+         * are never used: saturate rather than overflow. */
+        if (__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX;
     }
 }
 
@@ -207,6 +209,10 @@ void sp_tensor_release(sp_tensor *t) {
 }
 
 int64_t sp_tensor_numel(const sp_tensor *t) {
+    /* A zero anywhere first: the other sizes of an empty tensor may
+     * multiply past int64 (tensor_new allows that). */
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] == 0) return 0;
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
     return n;

@@ -170,7 +170,7 @@ static void *core_worker_main(void *arg_) {
     core_pool *p = arg.p;
     tl_index = arg.index;
     tl_in_task = 1;
-    uint64_t seen = atomic_load(&p->word) >> 16;
+    uint64_t seen = 0; /* a new pool starts at generation 0; job 1 may already be posted */
     for (;;) {
         uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
         if ((w >> 16) == seen && !atomic_load_explicit(&p->stop, memory_order_relaxed)) {

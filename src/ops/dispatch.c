@@ -73,13 +73,23 @@ static sp_status dispatch_check_meta(const sp_op_def *def, int i, const sp_meta 
     if (m->ndim < 0 || m->ndim > SP_MAX_DIMS)
         return sp_error(SP_ERR_SHAPE, "%s: input %d has %d dims (at most %d)", def->name, i,
                         m->ndim, SP_MAX_DIMS);
-    for (int k = 0; k < m->ndim; k++)
+    /* inference functions and kernels multiply sizes (and strides) freely:
+     * demand, as numpy does, that the product of the nonzero sizes times the
+     * widest itemsize fits in int64, even for a tensor with no elements */
+    int64_t bytes = 16;
+    for (int k = 0; k < m->ndim; k++) {
+        char s[256];
         if (m->shape[k] < 0) {
-            char s[256];
             sp_shape_str(m->ndim, m->shape, s, sizeof s);
             return sp_error(SP_ERR_SHAPE, "%s: input %d has a negative size in shape %s",
                             def->name, i, s);
         }
+        if (__builtin_mul_overflow(bytes, m->shape[k] ? m->shape[k] : 1, &bytes)) {
+            sp_shape_str(m->ndim, m->shape, s, sizeof s);
+            return sp_error(SP_ERR_SHAPE, "%s: input %d has shape %s, too large for a tensor",
+                            def->name, i, s);
+        }
+    }
     return SP_OK;
 }
 
@@ -88,7 +98,7 @@ static sp_status dispatch_check_out(const sp_op_def *def, int i, const sp_meta *
     if ((int)m->dtype < 0 || m->dtype >= SP_DTYPE_COUNT || m->ndim < 0 || m->ndim > SP_MAX_DIMS)
         return sp_error(SP_ERR_INTERNAL, "%s: inference gave a bad meta for output %d",
                         def->name, i);
-    int64_t n = (int64_t)sp_dtype_size(m->dtype);
+    int64_t n = 16; /* as for inputs: nonzero sizes times the widest itemsize */
     for (int k = 0; k < m->ndim; k++) {
         char s[256];
         if (m->shape[k] < 0) {
@@ -96,7 +106,7 @@ static sp_status dispatch_check_out(const sp_op_def *def, int i, const sp_meta *
             return sp_error(SP_ERR_SHAPE, "%s: negative size %lld in output shape %s", def->name,
                             (long long)m->shape[k], s);
         }
-        if (__builtin_mul_overflow(n, m->shape[k], &n)) {
+        if (__builtin_mul_overflow(n, m->shape[k] ? m->shape[k] : 1, &n)) {
             sp_shape_str(m->ndim, m->shape, s, sizeof s);
             return sp_error(SP_ERR_SHAPE, "%s: output shape %s is too large", def->name, s);
         }

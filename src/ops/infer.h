@@ -30,8 +30,10 @@ ops_str ops_ints(int n, const int64_t *v);
 void ops_meta_set(sp_meta *m, sp_dtype dtype, int ndim, const int64_t *shape);
 int ops_same_shape(const sp_meta *a, const sp_meta *b);
 
-/* numel of a shape: an error naming op and the shape on a negative size or
- * when numel (times 16 bytes, the widest element) would overflow int64. */
+/* Checks a shape: an error naming op and the shape on a negative size, more
+ * than SP_MAX_DIMS dims, or when the product of its nonzero sizes (times 16
+ * bytes, the widest element) would overflow int64 -- numpy's rule, which
+ * keeps every contiguous stride representable even for empty tensors. */
 sp_status ops_check_shape(const char *op, const char *what, int ndim, const int64_t *shape);
 /* a + b and a * b for sizes (both >= 0); error naming op on overflow. */
 sp_status ops_add(const char *op, int64_t a, int64_t b, int64_t *out);

@@ -51,13 +51,14 @@ sp_status ops_check_shape(const char *op, const char *what, int ndim, const int6
     if (ndim < 0 || ndim > SP_MAX_DIMS)
         return sp_error(SP_ERR_SHAPE, "%s: %s has %d dims (at most %d)", op, what, ndim,
                         SP_MAX_DIMS);
-    int64_t n = 16; /* bytes of the widest element: numel * itemsize must fit */
+    int64_t n = 16; /* bytes of the widest element: the product of the nonzero
+                     * sizes times the itemsize must fit, so strides fit too */
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 0)
             return sp_error(SP_ERR_ARG, "%s: negative size %lld in %s %s", op,
                             (long long)shape[i], what, ops_fmt(ndim, shape).s);
     for (int i = 0; i < ndim; i++)
-        if (__builtin_mul_overflow(n, shape[i], &n))
+        if (__builtin_mul_overflow(n, shape[i] ? shape[i] : 1, &n)) /* numpy: zeros too */
             return sp_error(SP_ERR_ARG, "%s: %s %s is too large", op, what,
                             ops_fmt(ndim, shape).s);
     return SP_OK;

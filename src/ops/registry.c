@@ -21,14 +21,6 @@
 
 #include "ops/ops.h"
 
-/* TEMPORARY while the inference files are written: a missing one is NULL. */
-#define SP_OP(ID, name, nin, nout, dtypes, infer, flags)                                     \
-    extern sp_status infer_##infer(const sp_op_def *def, int n_in, const sp_meta *in,        \
-                                   const sp_attrs *attrs, int *n_out, sp_meta *out)          \
-        __attribute__((weak));
-#include "ops.def"
-#undef SP_OP
-
 const sp_op_def sp_op_defs[SP_OP_COUNT] = {
 #define SP_OP(ID, name, nin, nout, dtypes, infer, flags) \
     [SP_OP_##ID] = {#name, nin, nout, dtypes, flags, infer_##infer},

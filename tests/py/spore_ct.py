@@ -101,16 +101,18 @@ def last_error():
 
 def bf16_bits(values):
     """float values -> bfloat16 bit patterns (round to nearest even)."""
-    f = np.ascontiguousarray(values, dtype=np.float32)
+    shape = np.shape(values)
+    f = np.array(values, dtype=np.float32, order="C").reshape(-1)
     u = f.view(np.uint32).astype(np.uint64)
     nan = np.isnan(f)
     r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
     r[nan] = ((u[nan] >> 16) | 0x40).astype(np.uint16)
-    return r
+    return r.reshape(shape)
 
 
 def bf16_values(bits):
-    return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)
+    b = np.asarray(bits, dtype=np.uint32)
+    return (b.reshape(-1) << 16).view(np.float32).reshape(b.shape)
 
 
 def round_to(values, dtype):
@@ -196,11 +198,11 @@ def tensor(values, dtype, layout="contig"):
         r = T(out)
         assert r.shape == shape, (r.shape, shape)
         return r
-    return _from_np(np.ascontiguousarray(v), dtype)
+    return _from_np(np.array(v, order="C", copy=True), dtype)
 
 
 def _from_np(v, dtype):
-    data = bf16_bits(v) if dtype == "bfloat16" else np.ascontiguousarray(v, dtype=NP_OF[dtype])
+    data = bf16_bits(v) if dtype == "bfloat16" else np.array(v, dtype=NP_OF[dtype], order="C")
     shape = (C.c_int64 * max(1, v.ndim))(*v.shape)
     return T(lib.sp_tensor_from_data(DT[dtype], v.ndim, shape, data.ctypes.data_as(C.c_void_p)))
 

@@ -9,6 +9,7 @@ Inputs are rounded to the dtype first and the reference computes on the
 rounded values in float64 (integers: in their own dtype, as numpy does), so
 the tolerance only has to cover the kernel's own rounding.
 """
+import gc
 import math
 
 import numpy as np
@@ -217,7 +218,7 @@ def binary_case(op, dtype, layout):
     if layout == "contig":
         extra = {"float32": "int32", "float64": "float32", "float16": "int8", "bfloat16": "float16",
                  "int32": "int64", "int8": "bool", "int64": "float32", "uint8": "int32", "bool": "int8"}
-        if op not in ("atan2",) and extra[dtype] in sp.op_dtypes(op) + ["bool"]:
+        if op not in ("atan2",) and extra[dtype] in sp.op_dtypes(op):
             if not (op in ("floor_div", "mod", "pow") and extra[dtype] == "bool"):
                 pairs.append((dtype, extra[dtype]))
     for da, db in pairs:
@@ -275,7 +276,7 @@ def reduce_out_dtype(op, dtype):
 
 
 def logsumexp(x, axis, keepdims):
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0)
     s = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return s if keepdims else np.squeeze(s, axis=axis) if axis is not None else s.reshape(())
@@ -290,7 +291,7 @@ def reduce_case(op, dtype, layout):
     shapes = [(2, 3, 4), (5, 6, 3)] + ([(7,), (), (0, 3, 2)] if layout == "contig" else [])
     for shape in shapes:
         for axes in RED_AXES:
-            if axes and max(a if a >= 0 else len(shape) + a for a in axes) >= len(shape):
+            if axes and (not shape or max(a if a >= 0 else len(shape) + a for a in axes) >= len(shape)):
                 continue
             if axes is None and len(shape) == 0 and op in ("max", "min"):
                 pass
@@ -317,7 +318,7 @@ def reduce_case(op, dtype, layout):
                 with np.errstate(all="ignore"):
                     want = REDUCE[op](x, axis=ax, keepdims=bool(keep))
                 n = max(1, red_size)
-                rt = None if dtype == "float64" else RTOL[dtype] * (4 if dtype in ("float32",) else 2)
+                rt = None if dtype not in FLOATS or dtype == "float64" else RTOL[dtype] * (4 if dtype == "float32" else 2)
                 at = None
                 if dtype in FLOATS and op in ("sum", "mean"):
                     at = RTOL[dtype] * 3 * max(1.0, float(np.abs(x).max(initial=0)) * (n if op == "sum" else 1))
@@ -353,7 +354,7 @@ def cumsum_case(op, dtype, layout):
             out = dtype if dtype in FLOATS else "int64"
             x = ref_in(v, dtype)
             want = np.cumsum(x.astype(np.int64) if out == "int64" else x, axis=axis)
-            check(y, want, dtype, out, atol=None if dtype == "float64" else RTOL[dtype] * 20)
+            check(y, want, dtype, out, atol=None if dtype not in FLOATS or dtype == "float64" else RTOL[dtype] * 20)
 
 
 # ---------------------------------------------------------------- shape ops
@@ -1110,7 +1111,7 @@ def sgd_case(op, dtype, layout):
         p = ref_in(r.uniform(-1, 1, (5, 3)), dtype)
         acc = np.zeros((5, 3))
         tp, tacc = tensor(p, dtype), tensor(acc, dtype)
-        lr = 0.1
+        lr = float(np.float32(0.1))  # lr travels as a float32 tensor
         for step in range(3):
             g = ref_in(r.uniform(-1, 1, (5, 3)), dtype)
             outs = call(op, [tp, tensor(g, dtype), tacc, tensor(np.array(lr), "float32")], attrs)
@@ -1136,7 +1137,7 @@ def adam_case(op, dtype, layout):
         m = np.zeros((4, 3))
         v = np.zeros((4, 3))
         tp, tm, tv = tensor(p, dtype), tensor(m, dtype), tensor(v, dtype)
-        lr, b1, b2, eps = 0.01, attrs.get("beta1", 0.9), 0.999, 1e-8
+        lr, b1, b2, eps = float(np.float32(0.01)), attrs.get("beta1", 0.9), 0.999, 1e-8
         wd = attrs.get("weight_decay", 0.0)
         for t in range(1, 4):
             g = ref_in(r.uniform(-1, 1, (4, 3)), dtype)
@@ -1182,8 +1183,10 @@ def test_every_primitive_has_a_case():
 def test_primitive(op, dtype, layout):
     if op not in CASES:
         pytest.fail(f"no reference case for primitive {op}")
+    gc.collect()
     before = sp.lib.sp_cpu_live_bytes()
     CASES[op](op, dtype, layout)
-    import gc
     gc.collect()
-    assert sp.lib.sp_cpu_live_bytes() == before, "the primitive leaked memory"
+    # Only growth is a leak: tensors of an earlier failed test (kept alive by
+    # its traceback) may be freed meanwhile.
+    assert sp.lib.sp_cpu_live_bytes() <= before, "the primitive leaked memory"

@@ -14,8 +14,10 @@
  *
  * "same" gives ceil(in / stride) outputs with the total padding split so the
  * extra cell goes at the bottom/right (TensorFlow and MindSpore).  ceil_mode
- * follows PyTorch: the last window may run past the padding, but it must
- * start inside the input or the top/left padding.
+ * applies to "pad" only and follows PyTorch: the last window may run past
+ * the padding, but it must start inside the input or the top/left padding.
+ * src/ops/infer_conv.c computes the same sizes; the kernels check theirs
+ * against the outputs they are handed.
  *
  * Axis 0 of every pair is the height, axis 1 the width.
  */

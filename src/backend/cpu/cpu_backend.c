@@ -3,15 +3,10 @@
  * kernel table generated from ops.def.
  *
  * The table has one slot per primitive, cpu_<name>, in ops.def order, so a
- * kernel is found by indexing with the op id.  While the kernel families
- * are being written the kernels are declared weak: an op whose kernel is not
- * linked in has a NULL slot, `supports` says no, and a call fails with
- * "no CPU kernel for <op>" instead of the whole library failing to link.
- * tests/ops/test_registry.c checks that no slot is NULL, which is what keeps
- * the backend complete.  (Set SPORE_CPU_STRICT_KERNELS to make a missing
- * kernel a link error again.  Note that with the static archive a weak
- * reference does not pull a member in; every kernel file is reached through
- * the object library in Spore's own builds.)
+ * kernel is found by indexing with the op id.  The kernels are ordinary
+ * (strong) references: a primitive added to ops.def without its CPU kernel
+ * is a link error, which is what keeps the backend complete, and a program
+ * linking the static archive pulls in every kernel file.
  *
  * `supports(op, d)` is answered from the dtype masks of ops.def: the CPU
  * backend implements every dtype the table promises.  For ops without
@@ -24,13 +19,6 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
-
-#ifndef SPORE_CPU_STRICT_KERNELS
-#define SP_OP(ID, name, nin, nout, dtypes, infer, flags) \
-    extern sp_status cpu_##name(const sp_kernel_args *a) __attribute__((weak));
-#include "ops/ops.def"
-#undef SP_OP
-#endif
 
 static sp_kernel_fn const cpu_kernels[SP_OP_COUNT] = {
 #define SP_OP(ID, name, nin, nout, dtypes, infer, flags) [SP_OP_##ID] = cpu_##name,

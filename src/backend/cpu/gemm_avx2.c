@@ -154,9 +154,71 @@ AVX2_FN static void dgemm_avx2_6x8(int64_t k, const void *pa, const void *pb, vo
     }
 }
 
+/* Transposes the 8 x 8 block in r: afterwards r[j] holds what was column j. */
+AVX2_FN static inline void avx2_transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* Six rows of A, each contiguous along k, into a k-major 6-tall panel:
+ * 8 steps of k at a time through an 8 x 8 transpose (rows 6 and 7 are
+ * don't-care), each step stored as a full vector whose last two lanes the
+ * next store overwrites -- hence the two floats of slack past the panel. */
+AVX2_FN static void sgemm_avx2_pack_a(const void *src, int64_t lda, int64_t k, void *dst) {
+    const float *a = src;
+    float *d = dst;
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 6; i++) r[i] = _mm256_loadu_ps(a + i * lda + p);
+        r[6] = r[7] = _mm256_setzero_ps();
+        avx2_transpose8(r);
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + (p + j) * 6, r[j]);
+    }
+    for (; p < k; p++)
+        for (int i = 0; i < 6; i++) d[p * 6 + i] = a[i * lda + p];
+}
+
+/* Sixteen columns of op(B), each contiguous along k (the rows of a
+ * transposed B), into a k-major 16-wide panel: two 8 x 8 transposes per 8
+ * steps of k, aligned stores. */
+AVX2_FN static void sgemm_avx2_pack_b(const void *src, int64_t ldb, int64_t k, void *dst) {
+    const float *b = src;
+    float *d = dst;
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        for (int h = 0; h < 2; h++) {
+            __m256 r[8];
+            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(b + (h * 8 + j) * ldb + p);
+            avx2_transpose8(r);
+            for (int q = 0; q < 8; q++) _mm256_store_ps(d + (p + q) * 16 + h * 8, r[q]);
+        }
+    }
+    for (; p < k; p++)
+        for (int j = 0; j < 16; j++) d[p * 16 + j] = b[j * ldb + p];
+}
+
 const cpu_gemm_kernel cpu_sgemm_avx2 = {"avx2", sizeof(float), 6, 16, 144, 256, 4080,
-                                        sgemm_avx2_6x16};
+                                        sgemm_avx2_6x16, sgemm_avx2_pack_a, sgemm_avx2_pack_b};
 const cpu_gemm_kernel cpu_dgemm_avx2 = {"avx2", sizeof(double), 6, 8, 72, 256, 2040,
-                                        dgemm_avx2_6x8};
+                                        dgemm_avx2_6x8, NULL, NULL};
 
 #endif /* CPU_GEMM_X86 */

@@ -129,9 +129,77 @@ AVX512_FN static void dgemm_avx512_12x16(int64_t k, const void *pa, const void *
     }
 }
 
-const cpu_gemm_kernel cpu_sgemm_avx512 = {"avx512", sizeof(float), 12, 32, 240, 192, 4096,
-                                          sgemm_avx512_12x32};
+/* Transposes the 8 x 8 block in r: afterwards r[j] holds what was column j
+ * (AVX instructions, which avx512f includes). */
+AVX512_FN static inline void avx512_transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* Twelve rows of A, each contiguous along k, into a k-major 12-tall panel:
+ * per 8 steps of k, rows 0-7 and rows 8-11 (padded) go through an 8 x 8
+ * transpose; each step's 12 values are one 8-float and one 4-float store. */
+AVX512_FN static void sgemm_avx512_pack_a(const void *src, int64_t lda, int64_t k, void *dst) {
+    const float *a = src;
+    float *d = dst;
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 lo[8], hi[8];
+        for (int i = 0; i < 8; i++) lo[i] = _mm256_loadu_ps(a + i * lda + p);
+        for (int i = 0; i < 4; i++) hi[i] = _mm256_loadu_ps(a + (8 + i) * lda + p);
+        hi[4] = hi[5] = hi[6] = hi[7] = _mm256_setzero_ps();
+        avx512_transpose8(lo);
+        avx512_transpose8(hi);
+        for (int j = 0; j < 8; j++) {
+            _mm256_storeu_ps(d + (p + j) * 12, lo[j]);
+            _mm_storeu_ps(d + (p + j) * 12 + 8, _mm256_castps256_ps128(hi[j]));
+        }
+    }
+    for (; p < k; p++)
+        for (int i = 0; i < 12; i++) d[p * 12 + i] = a[i * lda + p];
+}
+
+/* Thirty-two columns of op(B), each contiguous along k (rows of a
+ * transposed B), into a k-major 32-wide panel: four 8 x 8 transposes per 8
+ * steps of k, aligned stores. */
+AVX512_FN static void sgemm_avx512_pack_b(const void *src, int64_t ldb, int64_t k, void *dst) {
+    const float *b = src;
+    float *d = dst;
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        for (int h = 0; h < 4; h++) {
+            __m256 r[8];
+            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(b + (h * 8 + j) * ldb + p);
+            avx512_transpose8(r);
+            for (int q = 0; q < 8; q++) _mm256_store_ps(d + (p + q) * 32 + h * 8, r[q]);
+        }
+    }
+    for (; p < k; p++)
+        for (int j = 0; j < 32; j++) d[p * 32 + j] = b[j * ldb + p];
+}
+
+const cpu_gemm_kernel cpu_sgemm_avx512 = {"avx512", sizeof(float), 12, 32, 240, 256, 4096,
+                                          sgemm_avx512_12x32, sgemm_avx512_pack_a,
+                                          sgemm_avx512_pack_b};
 const cpu_gemm_kernel cpu_dgemm_avx512 = {"avx512", sizeof(double), 12, 16, 120, 192, 2048,
-                                          dgemm_avx512_12x16};
+                                          dgemm_avx512_12x16, NULL, NULL};
 
 #endif /* CPU_GEMM_X86 */

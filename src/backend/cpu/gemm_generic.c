@@ -58,6 +58,6 @@ static void dgemm_generic_4x8(int64_t k, const void *pa, const void *pb, void *p
 }
 
 const cpu_gemm_kernel cpu_sgemm_generic = {"generic", sizeof(float), GEN_MR, GEN_NR, 128, 256,
-                                           2048, sgemm_generic_4x8};
+                                           2048, sgemm_generic_4x8, NULL, NULL};
 const cpu_gemm_kernel cpu_dgemm_generic = {"generic", sizeof(double), GEN_MR, GEN_NR, 128, 256,
-                                           2048, dgemm_generic_4x8};
+                                           2048, dgemm_generic_4x8, NULL, NULL};

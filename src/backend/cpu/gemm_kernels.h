@@ -33,6 +33,13 @@
 
 typedef void (*cpu_gemm_micro_fn)(int64_t k, const void *a, const void *b, void *c,
                                   int64_t ldc, double alpha, double beta);
+/* Optional vectorized packing of one full panel (NULL: the driver's C
+ * loops).  pack_a: mr rows of op(A), each contiguous along k (row i at
+ * a + i*lda), into a k-major mr-tall panel; it may write up to 8 elements
+ * past the panel's end (the driver leaves that much slack).  pack_b: nr
+ * columns of op(B), each contiguous along k (column j at b + j*ldb), into a
+ * k-major nr-wide panel. */
+typedef void (*cpu_gemm_pack_fn)(const void *src, int64_t ld, int64_t k, void *dst);
 
 typedef struct cpu_gemm_kernel {
     const char *name;   /* "avx512", "avx2", "generic" */
@@ -40,6 +47,7 @@ typedef struct cpu_gemm_kernel {
     int mr, nr;         /* register tile */
     int64_t mc, kc, nc; /* cache blocking */
     cpu_gemm_micro_fn micro;
+    cpu_gemm_pack_fn pack_a, pack_b; /* may be NULL */
 } cpu_gemm_kernel;
 
 /* The kernel sets; each is defined in its own file.  The x86 ones exist

@@ -10,7 +10,7 @@
  *
  *   MEMCPY  the last dim has unit stride on both sides: runs of memcpy;
  *   TILE    the destination's last dim has unit stride and another dim has
- *           unit stride in the source (a transpose): 32x32 tiles, so both
+ *           unit stride in the source (a transpose): 16x16 tiles, so both
  *           sides stay in cache;
  *   ELEM    anything else: an element loop on the last dim.
  *
@@ -25,7 +25,7 @@
 
 enum { K_MEMCPY, K_TILE, K_ELEM, K_CONVERT };
 
-#define TILE 32
+#define TILE 16
 #define PIECE 16384 /* elements of a long last dim per unit */
 #define GRAIN_ELEMS 32768
 

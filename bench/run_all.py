@@ -1,0 +1,43 @@
+"""Runs every benchmark in bench/ beside its peer and prints the tables.
+
+usage: /usr/bin/python3 bench/run_all.py BUILD_DIR
+
+Each benchmark prints its own ratio against the peer it runs in the same
+process or script (OpenBLAS, PyTorch, memcpy bandwidth); this driver only
+runs them in turn with 1 and with all threads, so one command refreshes
+bench/RESULTS.md's figures.
+"""
+import os
+import platform
+import subprocess
+import sys
+
+build = sys.argv[1] if len(sys.argv) > 1 else "build"
+here = os.path.dirname(os.path.abspath(__file__))
+nproc = os.cpu_count() or 1
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+print(f"machine: {cpu_model()}, {nproc} cores, {platform.system()} {platform.release()}")
+runs = []
+for name in sorted(os.listdir(build)):
+    if name.startswith("bench_") and os.access(os.path.join(build, name), os.X_OK):
+        runs.append([os.path.join(build, name)])
+for name in sorted(os.listdir(here)):
+    if name.startswith("bench_") and name.endswith(".py"):
+        runs.append([sys.executable, os.path.join(here, name), build])
+for threads in sorted({1, nproc}):
+    env = dict(os.environ, SPORE_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               OMP_NUM_THREADS=str(threads))
+    for cmd in runs:
+        print(f"\n=== {' '.join(os.path.basename(c) for c in cmd)}  (threads={threads})", flush=True)
+        subprocess.run(cmd, env=env, check=False)
