@@ -4,7 +4,7 @@
  * shapes, through sp_op_call_name (output allocation included, as a
  * framework user would see it).
  *
- *   bench_conv [--threads T] [--batch-resnet N] [--quick]
+ *   bench_conv [--threads T] [--batch-resnet N] [--quick] [--clock wall|cpu]
  *
  * Prints one parseable line per shape:
  *
@@ -15,6 +15,11 @@
  * several runs after a warm-up (the machine is shared, and the best run is
  * the one least disturbed); runs continue until about 0.2 s (0.05 s with
  * --quick) have been spent on the op, at least 3 and at most 50.
+ *
+ * --clock cpu times with the process's CPU clock instead of the wall clock:
+ * on a machine busy with other work, and with one thread, it gives the time
+ * the op would take on an idle core (with several threads it is their sum,
+ * not a speed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +34,11 @@ typedef struct bench_shape {
     int64_t N, C, H, W, O, k, s, p;
 } bench_shape;
 
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double bench_now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -73,8 +80,13 @@ int main(int argc, char **argv) {
             nres = atoll(argv[++i]);
         else if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
+        else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc && strcmp(argv[i + 1], "cpu") == 0)
+            bench_clock = CLOCK_PROCESS_CPUTIME_ID, i++;
+        else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc && strcmp(argv[i + 1], "wall") == 0)
+            i++;
         else {
-            fprintf(stderr, "usage: bench_conv [--threads T] [--batch-resnet N] [--quick]\n");
+            fprintf(stderr, "usage: bench_conv [--threads T] [--batch-resnet N] [--quick] "
+                            "[--clock wall|cpu]\n");
             return 2;
         }
     }
@@ -93,8 +105,8 @@ int main(int argc, char **argv) {
         {"resnet.down", nres, 64, 56, 56, 128, 1, 2, 0},
     };
     double budget = quick ? 0.05 : 0.2;
-    printf("# spore conv bench: threads=%d gemm=%s\n", sp_get_num_threads(),
-           cpu_sgemm_kernel_name());
+    printf("# spore conv bench: threads=%d gemm=%s clock=%s\n", sp_get_num_threads(),
+           cpu_sgemm_kernel_name(), bench_clock == CLOCK_MONOTONIC ? "wall" : "cpu");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const bench_shape *b = &shapes[i];
         int64_t Ho = (b->H + 2 * b->p - b->k) / b->s + 1, Wo = (b->W + 2 * b->p - b->k) / b->s + 1;

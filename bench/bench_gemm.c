@@ -51,7 +51,7 @@ char *openblas_get_corename(void);
 /* Lets idle worker threads go to sleep: OpenBLAS's spin for a long while
  * after a call, and on a small machine they would steal cores from
  * whatever runs next. */
-static void pause_s(double s) {
+__attribute__((unused)) static void pause_s(double s) {
     struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     nanosleep(&t, NULL);
 }
@@ -213,7 +213,7 @@ int main(int argc, char **argv) {
         int reps = (int)(0.4 * 100e9 / flops);
         if (reps < 3) reps = 3;
         if (reps > 200) reps = 200;
-        double best_s = 1e30, best_o = 1e30;
+        double best_s = 1e30;
         run_spore(n, a, b, c); /* warm-up: scratch, pool, page faults */
         for (int r = 0; r < reps; r++) {
             double t = now_s();
@@ -222,6 +222,7 @@ int main(int argc, char **argv) {
             if (t < best_s) best_s = t;
         }
 #ifdef SPORE_HAVE_OPENBLAS
+        double best_o = 1e30;
         pause_s(0.2);
         run_openblas(n, a, b, c2);
         for (int r = 0; r < reps; r++) {

@@ -30,14 +30,15 @@ def cpu_model():
 print(f"machine: {cpu_model()}, {nproc} cores, {platform.system()} {platform.release()}")
 runs = []
 for name in sorted(os.listdir(build)):
-    if name.startswith("bench_") and os.access(os.path.join(build, name), os.X_OK):
+    # bench_conv is driven by conv_peer.py, which runs PyTorch beside it
+    if name.startswith("bench_") and name != "bench_conv" and os.access(os.path.join(build, name), os.X_OK):
         runs.append([os.path.join(build, name)])
-for name in sorted(os.listdir(here)):
-    if name.startswith("bench_") and name.endswith(".py"):
-        runs.append([sys.executable, os.path.join(here, name), build])
 for threads in sorted({1, nproc}):
     env = dict(os.environ, SPORE_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                OMP_NUM_THREADS=str(threads))
     for cmd in runs:
-        print(f"\n=== {' '.join(os.path.basename(c) for c in cmd)}  (threads={threads})", flush=True)
+        print(f"\n=== {os.path.basename(cmd[0])}  (threads={threads})", flush=True)
         subprocess.run(cmd, env=env, check=False)
+print("\n=== conv_peer.py (Spore bench_conv beside PyTorch)", flush=True)
+subprocess.run([sys.executable, os.path.join(here, "conv_peer.py"), os.path.join(build, "bench_conv"),
+                "--threads", ",".join(str(t) for t in sorted({1, nproc}))], check=False)

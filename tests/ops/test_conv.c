@@ -263,6 +263,8 @@ static const ccase conv_cases[] = {
     {4, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, "pad", 1, {1}, 0, 0}, /* big enough to split */
     {5, 6, 11, 13, 8, 5, 5, 2, 2, 1, 1, 2, "same", 0, {0}, 1, 0},
     {3, 3, 9, 9, 4, 7, 7, 2, 2, 1, 1, 1, "pad", 1, {3}, 0, 0},   /* ResNet stem in small */
+    {1, 8, 40, 40, 8, 3, 3, 1, 1, 1, 1, 1, "pad", 1, {1}, 0, 0}, /* one image: parallel GEMM/im2col */
+    {8, 16, 5, 5, 24, 3, 3, 1, 1, 1, 1, 1, "pad", 1, {1}, 0, 0},  /* small planes batched */
 };
 
 static void test_conv_random(void) {

@@ -715,6 +715,49 @@ static void test_half_types(void) {
     sp_tensor_release(x);
 }
 
+static void test_int_reductions(void) {
+    int8_t a[3] = {-128, 127, -1};
+    sp_tensor *x = sp_tensor_from_data(SP_I8, 1, S(3), a);
+    sp_tensor *y = call1("sum", 1, &x, NULL);
+    CHECK(y && y->dtype == SP_I64 && same(y, 0, NULL, D(-2), 0));
+    sp_tensor_release(y);
+    y = call1("min", 1, &x, NULL);
+    CHECK(y && y->dtype == SP_I8 && same(y, 0, NULL, D(-128), 0));
+    sp_tensor_release(y);
+    sp_tensor_release(x);
+    uint8_t b[2] = {200, 100};
+    x = sp_tensor_from_data(SP_U8, 1, S(2), b);
+    y = call1("sum", 1, &x, NULL); /* widened first: 300, not 44 */
+    CHECK(same(y, 0, NULL, D(300), 0));
+    sp_tensor_release(y);
+    y = call1("max", 1, &x, NULL);
+    CHECK(y && y->dtype == SP_U8 && same(y, 0, NULL, D(200), 0));
+    sp_tensor_release(y);
+    sp_tensor_release(x);
+    int32_t c[2] = {100000, 100000};
+    x = sp_tensor_from_data(SP_I32, 1, S(2), c);
+    y = call1("prod", 1, &x, NULL);
+    CHECK(y && y->dtype == SP_I64 && same(y, 0, NULL, D(1e10), 0));
+    sp_tensor_release(y);
+    sp_tensor_release(x);
+    /* gather rows of a transposed view: the row is strided in memory */
+    float f[6] = {0, 1, 2, 3, 4, 5};
+    int64_t i[2] = {2, 0};
+    sp_tensor *base = tf32(2, S(2, 3), f), *t = NULL;
+    CHECK_OK(sp_tensor_transpose(base, 0, 1, &t));
+    sp_tensor *idx = sp_tensor_from_data(SP_I64, 1, S(2), i), *in[2] = {t, idx};
+    y = call1("gather", 2, in, NULL);
+    CHECK(same(y, 2, S(2, 2), D(2, 5, 0, 3), 0));
+    sp_tensor_release(y);
+    /* cumsum down the columns of the same view: [[0,3],[1,7],[3,12]] */
+    y = call1("cumsum", 1, &t, NULL);
+    CHECK(same(y, 2, S(3, 2), D(0, 3, 1, 7, 3, 12), 0));
+    sp_tensor_release(y);
+    sp_tensor_release(idx);
+    sp_tensor_release(t);
+    sp_tensor_release(base);
+}
+
 int main(void) {
     int64_t live = sp_cpu_live_bytes();
     RUN(test_reduce_axes_keepdims);
@@ -735,6 +778,7 @@ int main(void) {
     RUN(test_chunked);
     RUN(test_thread_independence);
     RUN(test_half_types);
+    RUN(test_int_reductions);
     CHECK(sp_cpu_live_bytes() == live);
     return TEST_SUMMARY();
 }

@@ -16,16 +16,22 @@
  * [C, H*W] planes already are the columns (when the input's planes are
  * packed), and backprop input writes dx straight from the GEMM.
  *
- * Parallelism.  When the batch covers the threads, images are split into
- * contiguous runs, one per thread, each with its own slice of one scratch
- * block taken for the call (single-threaded GEMMs inside, since the pool
- * runs nested loops inline); otherwise images go one by one and the GEMM
- * and im2col spread over the threads.  Each output element is computed by
- * the same sequence of operations either way, so results do not depend on
- * the thread count.  The filter gradient sums over the batch: the batch is
- * cut into a number of chunks fixed by the shapes alone (never by the thread
- * count), each chunk sums its images in order into its own partial, and the
- * partials are added in chunk order, so that sum is thread-count-free too.
+ * Small outputs (P < 512, the deep ResNet layers, LeNet's second layer) put
+ * several images' columns side by side, so the GEMM sees a wide matrix
+ * rather than a 7x7 or 10x10 one.
+ *
+ * Parallelism.  When the batch covers the threads, blocks of images are
+ * tasks that the pool's threads claim one by one, each thread with its own
+ * slice of one scratch block taken for the call (the GEMMs inside run
+ * single-threaded, since the pool runs nested loops inline); otherwise
+ * images go one block at a time and the GEMM and im2col spread over the
+ * threads.  Each output element is the same dot product either way, so
+ * results do not depend on the thread count (tests/ops/test_conv.c checks
+ * bitwise).  The filter gradient sums over the batch: the batch is cut
+ * into a number of chunks fixed by the shapes alone (never by the thread
+ * count), each chunk sums its images in order into its own partial, and
+ * the partials are added in chunk order, so that sum is thread-count-free
+ * too.
  *
  * Scratch blocks come from a small cache (reused across calls, freed at
  * exit) outside sp_cpu_alloc, so they do not show up as live bytes.
@@ -533,9 +539,10 @@ static void conv_col2im_all(const conv_geom *g, const char *col, int64_t ldc, ch
 /* ---- the driver: items (images or filter chunks) over scratch slots ------ */
 
 typedef struct conv_job conv_job;
-/* Processes items [i0, i1) with `scratch` (slot_bytes of it); `par` says
- * whether it may spread over the pool (it is not inside a pool task). */
-typedef void (*conv_item_fn)(const conv_job *j, int64_t i0, int64_t i1, char *scratch, int par);
+/* Processes tasks [t0, t1) (blocks of nb images, or filter chunks) with
+ * `scratch` (slot_bytes of it); `par` says whether it may spread over the
+ * pool (it is not inside a pool task). */
+typedef void (*conv_item_fn)(const conv_job *j, int64_t t0, int64_t t1, char *scratch, int par);
 
 struct conv_job {
     conv_geom g;
@@ -550,28 +557,33 @@ struct conv_job {
     int64_t nb;             /* images per GEMM */
     char *parts;            /* filter: partials of chunks 1.. */
     int64_t nchunks;        /* filter: chunks of the batch */
-    int64_t nitems, nslots, slot_bytes;
+    int64_t nitems, nslots, slot_bytes; /* tasks, scratch slots */
     char *scratch;
     conv_item_fn fn;
 };
 
-static void conv_slot_range(void *ctx, int64_t b, int64_t e) {
+static void conv_task_range(void *ctx, int64_t b, int64_t e) {
     const conv_job *j = ctx;
-    char *s = j->scratch + b * j->slot_bytes;
-    for (int64_t slot = b; slot < e; slot++)
-        j->fn(j, slot * j->nitems / j->nslots, (slot + 1) * j->nitems / j->nslots, s, 0);
+    /* scratch belongs to the pool thread running this chunk (its index is
+     * unique within this sp_parallel_for and below the count the call saw) */
+    int64_t t = sp_thread_index() % j->nslots;
+    j->fn(j, b, e, j->scratch + t * j->slot_bytes, 0);
 }
 
-/* Slots: min(threads, nitems) when `split`, else 1 (then the items run in
- * one go with the pool free for the GEMM and im2col). */
-static int64_t conv_slots(int64_t nitems, int split) {
-    int64_t T = sp_get_num_threads(), n = split && T > 1 ? (nitems < T ? nitems : T) : 1;
-    return n < 1 ? 1 : n;
+/* Scratch slots: the thread count when the tasks are spread over the pool
+ * (`split`), else 1 (then the tasks run in one go on the calling thread,
+ * with the pool free for the GEMM and im2col). */
+static int64_t conv_slots(int64_t ntasks, int split) {
+    int64_t T = sp_get_num_threads();
+    return split && T > 1 && ntasks > 1 ? T : 1;
 }
 
 static int64_t conv_round64(int64_t n) { return (n + 63) & ~(int64_t)63; }
 
-/* Runs j->fn over j->nitems items on j->nslots slots of slot_bytes each. */
+/* Runs j->fn over j->nitems tasks with j->nslots scratch slots of
+ * slot_bytes each.  Spread tasks are claimed dynamically by the pool's
+ * threads, so a thread that the machine's other load holds back does not
+ * hold back the call. */
 static sp_status conv_run(const char *op, conv_job *j, int64_t slot_bytes) {
     j->slot_bytes = conv_round64(slot_bytes);
     size_t cap = 0;
@@ -583,7 +595,7 @@ static sp_status conv_run(const char *op, conv_job *j, int64_t slot_bytes) {
                             (long long)(j->nslots * j->slot_bytes));
     }
     if (j->nslots > 1)
-        sp_parallel_for(j->nslots, 1, conv_slot_range, j);
+        sp_parallel_for(j->nitems, 1, conv_task_range, j);
     else
         j->fn(j, 0, j->nitems, j->scratch, 1);
     scratch_put(j->scratch, cap);
@@ -612,12 +624,24 @@ static int64_t conv_images_per_gemm(const conv_geom *g, int64_t per) {
     return nb < 1 ? 1 : nb;
 }
 
+/* Tasks for forward and backprop input: blocks of nb images. */
+static void conv_plan_images(conv_job *j) {
+    const conv_geom *g = &j->g;
+    int split = conv_split_batch(g);
+    int64_t T = sp_get_num_threads(), per = split ? (g->N + T - 1) / T : g->N;
+    j->nb = conv_images_per_gemm(g, per);
+    j->nitems = (g->N + j->nb - 1) / j->nb;
+    j->nslots = conv_slots(j->nitems, split);
+}
+
 /* ---- conv2d ---------------------------------------------------------------- */
 
-/* Images [n0, n1) in blocks of nb: columns side by side ([R, m*P]), one GEMM
- * per group into y (m == 1) or into a block [O, m*P] scattered to y. */
-static void conv_fwd_images(const conv_job *j, int64_t n0, int64_t n1, char *s, int par) {
+/* Tasks [t0, t1): images [t0*nb, t1*nb) in blocks of nb, their columns side
+ * by side ([R, m*P]), one GEMM per group into y (m == 1) or into a block
+ * [O, m*P] scattered to y. */
+static void conv_fwd_images(const conv_job *j, int64_t t0, int64_t t1, char *s, int par) {
     const conv_geom *g = &j->g;
+    int64_t n0 = t0 * j->nb, n1 = t1 * j->nb < g->N ? t1 * j->nb : g->N;
     const int64_t es = g->es;
     char *col = s, *yb = s + conv_round64(g->R * j->nb * g->P * es);
     for (int64_t b0 = n0; b0 < n1; b0 += j->nb) {
@@ -666,9 +690,7 @@ sp_status cpu_conv2d(const sp_kernel_args *a) {
     memcpy(j.xs, x->strides, sizeof j.xs);
     j.w = sp_tensor_data(wc);
     j.out = sp_tensor_data(y);
-    j.nitems = g->N;
-    j.nslots = conv_slots(g->N, conv_split_batch(g));
-    j.nb = conv_images_per_gemm(g, (g->N + j.nslots - 1) / j.nslots);
+    conv_plan_images(&j);
     j.x_direct = g->direct && conv_planes_packed(x) && j.nb == 1;
     j.fn = conv_fwd_images;
     int64_t slot = j.x_direct ? 0 : conv_round64(g->R * j.nb * g->P * g->es);
@@ -680,11 +702,13 @@ sp_status cpu_conv2d(const sp_kernel_args *a) {
 
 /* ---- conv2d_backprop_input -------------------------------------------------- */
 
-/* Images [n0, n1) in blocks of nb: their dy side by side ([O, m*P], or dy
- * itself when m == 1 and its planes are packed), dcol = w^T @ dy per group,
- * then col2im into each image (or the GEMM straight into dx for 1x1). */
-static void conv_bwd_input_images(const conv_job *j, int64_t n0, int64_t n1, char *s, int par) {
+/* Tasks [t0, t1): images [t0*nb, t1*nb) in blocks of nb, their dy side by
+ * side ([O, m*P], or dy itself when m == 1 and its planes are packed),
+ * dcol = w^T @ dy per group, then col2im into each image (or the GEMM
+ * straight into dx for a 1x1 kernel). */
+static void conv_bwd_input_images(const conv_job *j, int64_t t0, int64_t t1, char *s, int par) {
     const conv_geom *g = &j->g;
+    int64_t n0 = t0 * j->nb, n1 = t1 * j->nb < g->N ? t1 * j->nb : g->N;
     const int64_t es = g->es;
     char *dyb = s, *col = s + conv_round64(g->O * j->nb * g->P * es);
     for (int64_t b0 = n0; b0 < n1; b0 += j->nb) {
@@ -749,9 +773,7 @@ sp_status cpu_conv2d_backprop_input(const sp_kernel_args *a) {
     memcpy(j.dys, dy->strides, sizeof j.dys);
     j.w = sp_tensor_data(wc);
     j.out = sp_tensor_data(dx);
-    j.nitems = g->N;
-    j.nslots = conv_slots(g->N, conv_split_batch(g));
-    j.nb = conv_images_per_gemm(g, (g->N + j.nslots - 1) / j.nslots);
+    conv_plan_images(&j);
     j.dy_direct = conv_planes_packed(dy) && j.nb == 1;
     j.fn = conv_bwd_input_images;
     /* dy block first (even when unused: the columns sit at a fixed offset) */
@@ -779,14 +801,21 @@ static void conv_bwd_filter_chunk(const conv_job *j, int64_t c, char *s, int par
     }
     for (int64_t b0 = n0; b0 < n1; b0 += j->nb) {
         int64_t m = n1 - b0 < j->nb ? n1 - b0 : j->nb, ld = m * g->P;
+        const char *D = dyb;
+        int64_t ldd = ld;
+        if (m == 1 && j->dy_direct) { /* one image: dy's planes are the matrix */
+            D = j->dy + b0 * j->dys[0] * es;
+            ldd = g->O <= 1 ? g->P : j->dys[1];
+        }
         for (int64_t b = 0; b < m; b++) {
             const char *xn = j->x + (b0 + b) * j->xs[0] * es;
-            const char *dyn = j->dy + (b0 + b) * j->dys[0] * es;
             conv_im2col_all(g, xn, j->xs + 1, col + b * g->P * es, ld, par);
-            conv_pack(es, dyn, j->dys + 1, g->O, g->Ho, g->Wo, dyb + b * g->P * es, ld);
+            if (D == dyb)
+                conv_pack(es, j->dy + (b0 + b) * j->dys[0] * es, j->dys + 1, g->O, g->Ho, g->Wo,
+                          dyb + b * g->P * es, ld);
         }
         for (int64_t grp = 0; grp < g->G; grp++)
-            conv_gemm(g, 0, 1, g->Og, g->Kc, ld, dyb + grp * g->Og * ld * es, ld,
+            conv_gemm(g, 0, 1, g->Og, g->Kc, ld, D + grp * g->Og * ldd * es, ldd,
                       col + grp * g->Kc * ld * es, ld, b0 > n0, dw + grp * g->Og * g->Kc * es,
                       g->Kc);
     }
@@ -848,6 +877,7 @@ sp_status cpu_conv2d_backprop_filter(const sp_kernel_args *a) {
     j.dy = sp_tensor_data(dy);
     memcpy(j.dys, dy->strides, sizeof j.dys);
     j.out = sp_tensor_data(dw);
+    j.dy_direct = conv_planes_packed(dy);
     j.fn = conv_bwd_filter_chunks;
     size_t pcap = 0;
     if (nck > 1) {

@@ -6,14 +6,15 @@
  * into blocks that fit the cache levels of the kernel set in use
  * (gemm_kernels.h):
  *
- *   for jc over N by nc:             B block kc x nc, packed once, in L3
+ *   for jc over N by nc:             B block kc x nc, in L3
  *     for pc over K by kc:           one pass of k; beta applies on the first
- *       pack B[pc.., jc..] into nr-wide panels        (threads share the work)
- *       for each task (a block of rows of C, maybe a slice of its columns):
- *         pack its rows of A into mr-tall panels      (mc x kc, in L2)
- *         for jr over its columns by nr:              (the B panel stays in L1)
- *           for ir over its rows by mr:
- *             microkernel: mr x nr tile of C += A panel x B panel
+ *       one task per thread (its rows of C, or a slice of the columns):
+ *         for ic over its rows by mc:
+ *           pack those rows of A into mr-tall panels  (mc x kc, in L2)
+ *           for jr over its columns by nr:            (the B panel stays in L1)
+ *             pack B panel jr unless done already     (each panel once a pass)
+ *             for ir over the rows by mr:
+ *               microkernel: mr x nr tile of C += A panel x B panel
  *
  * Packing makes every layout look the same to the kernel: op(A) and op(B)
  * are read through a row and a column stride, so transposes, any lda (even
@@ -21,16 +22,22 @@
  * panels all happen while packing.  Edge tiles go through a small scratch
  * tile and are added into C element by element.
  *
- * Threads: rows of C are split into blocks, as many as a multiple of the
- * thread count, and each block is a task of one sp_parallel_for; a thread
- * packs only the rows of A it multiplies, so no A data is shared and each
- * core's L2 holds its own block.  When C has too few rows to go round, the
- * columns are split instead (each task then packs the same few rows of A,
- * which is cheap).  Packing B is split over panels.  Every element of C is
- * computed by one thread with the same k order whatever the thread count,
- * so results are bitwise identical for any number of threads.  Called from
- * inside a parallel loop, sp_parallel_for runs inline: the GEMM is then
- * single-threaded on the calling thread, as the contract wants.
+ * Threads: each pass is one sp_parallel_for with one task per thread.  The
+ * rows of C are split evenly (in whole mr panels), so a thread packs only
+ * the rows of A it multiplies and each core's L2 holds its own block; when
+ * C has too few rows to go round, the columns are split instead (each task
+ * then packs the same few rows of A, which is cheap).  The packed B block
+ * is shared and packed lazily: a task that needs panel q claims it with a
+ * compare-and-swap and packs it, or waits for the task that claimed it
+ * (which is running: a panel is claimed only by a thread about to pack
+ * it, so the wait cannot deadlock even when the pool runs the tasks one
+ * after another).  Tasks start at different panels, so at first each packs
+ * its own share and nobody waits; there is no barrier between packing B
+ * and using it.  Every element of C is computed by one thread with the
+ * same k order whatever the thread count, so results are bitwise identical
+ * for any number of threads.  Called from inside a parallel loop,
+ * sp_parallel_for runs inline: the GEMM is then single-threaded on the
+ * calling thread, as the contract wants.
  *
  * Scratch: packed blocks come from a small cache of 64-byte aligned blocks
  * shared by all threads under a mutex (a block is taken for one pass and
@@ -396,11 +403,6 @@ static void gemm_run(const cpu_gemm_kernel *kr, int dbl, int trans_a, int trans_
                      int64_t N, int64_t K, double alpha, const void *A, int64_t lda,
                      const void *B, int64_t ldb, double beta, void *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    cpu_gemm_kernel tune = *kr; /* TUNE-TEMP */
-    if (getenv("SPORE_GEMM_KC")) tune.kc = atoi(getenv("SPORE_GEMM_KC"));
-    if (getenv("SPORE_GEMM_MC")) tune.mc = atoi(getenv("SPORE_GEMM_MC"));
-    if (getenv("SPORE_GEMM_NC")) tune.nc = atoi(getenv("SPORE_GEMM_NC"));
-    kr = &tune;
     if (K <= 0 || alpha == 0) {
         if (dbl)
             gemm_scale_f64(C, ldc, M, N, beta);
@@ -442,6 +444,7 @@ static void gemm_run(const cpu_gemm_kernel *kr, int dbl, int trans_a, int trans_
     }
     g.bpack = bblk->mem;
     g.bstate = (atomic_int *)((char *)bblk->mem + bbytes);
+    for (int64_t q = 0; q < gemm_ceil_div(nc_max, kr->nr); q++) atomic_init(&g.bstate[q], 0);
 
     for (g.jc = 0; g.jc < N; g.jc += nc_max) {
         g.nc = N - g.jc < nc_max ? N - g.jc : nc_max;
@@ -450,7 +453,8 @@ static void gemm_run(const cpu_gemm_kernel *kr, int dbl, int trans_a, int trans_
             g.kc = K - g.pc < kc_max ? K - g.pc : kc_max;
             g.beta_pass = g.pc == 0 ? beta : 1.0;
             int64_t panels_n = gemm_ceil_div(g.nc, kr->nr);
-            for (int64_t q = 0; q < panels_n; q++) atomic_init(&g.bstate[q], PANEL_FREE);
+            for (int64_t q = 0; q < panels_n; q++)
+                atomic_store_explicit(&g.bstate[q], PANEL_FREE, memory_order_relaxed);
             gemm_parallel(nt, g.nb_m * g.nb_n, gemm_task_range, &g);
         }
     }

@@ -15,7 +15,13 @@
  * Blocking (a Zen 3 / Skylake-class core: 32 KiB L1d, >= 512 KiB L2):
  * kc = 256 keeps a 256 x 16 float panel of B (16 KiB) in L1 beside the A
  * panel being streamed; mc = 144 rows of A (144 KiB) sit in L2; nc bounds
- * the packed B block (kc x nc, 4 MiB) that lives in L3.
+ * the packed B block (kc x nc, 4 MiB) that lives in L3.  (kc 192..384 and
+ * mc 72..288 measured within 2% of each other on a Sapphire Rapids core.)
+ *
+ * The sgemm packing routines transpose 8 x 8 blocks in registers: a
+ * row-major A (rows contiguous along k) and a transposed B (columns
+ * contiguous along k) become k-major panels without scalar shuffling; a
+ * plain B is a row copy, which the driver does with memcpy.
  *
  * Everything here is compiled for avx2+fma through function attributes, so
  * the file builds into a library that runs on any x86-64; the driver calls
