@@ -76,11 +76,6 @@ typedef struct sp_module {
     int n_globals;
     const char **global_names;
     sp_value **global_values; /* owned references */
-    /* Line numbers in locations are source lines + line_offset (the Python
-     * package compiles a snippet cut out of a larger file; see
-     * sp_frontend_compile); diag.c subtracts it to find the caret line.
-     * 0 by default.  (Added by the IR helper.) */
-    int line_offset;
 } sp_module;
 
 /* ---- building (ir.c) -------------------------------------------------- */
@@ -105,9 +100,10 @@ sp_status ir_module_set_global(sp_module *m, const char *name, sp_value *v);
 sp_value *ir_module_get_global(const sp_module *m, const char *name); /* borrowed; NULL if absent */
 
 /* The nodes g owns that evaluating g needs, params excluded, in dependency
- * order (inputs before users): those reachable from g's output, and those
- * that graphs g refers to as constants use as free variables (so it needs
- * ir_module_finalize first).  A malloc'd array (length in *n) the caller
+ * order (inputs before users): those reachable from g's output, where a
+ * constant input naming a graph h counts h's free variables as inputs too
+ * (the closure is built before the call), so it needs ir_module_finalize
+ * first.  A malloc'd array (length in *n) the caller
  * frees; NULL + error on failure.  (Added by the IR helper for the VM.) */
 sp_node **ir_graph_nodes(const sp_graph *g, int *n);
 

@@ -52,9 +52,6 @@ void ir_buf_put_quoted(ir_buf *b, const char *s, size_t len, int python_repr);
  * "1e-05", "1e+16", "inf", "-inf", "nan".  buf needs 32 bytes. */
 void ir_format_real(double v, sp_dtype d, char *buf, size_t n);
 
-/* The value as IR text (constants of the text form); depth guards nesting.
- * printer.c; `graph_label` gives the printed label of a graph. */
-
 /* ---- hash map (ir.c) ---- */
 typedef struct ir_map {
     uint64_t *keys;
@@ -84,8 +81,35 @@ void ir_module_reorder(sp_module *m, sp_graph **order);
 
 /* ---- walks (ir.c) ---- */
 /* Calls fn on every graph a constant value refers to (graphs inside tuples,
- * lists, partials and keywords; a closure's graph counts too, its free
- * variables being already bound).  Returns nonzero from fn early. */
+ * lists, partials and keywords; not a closure's graph, whose free variables
+ * are bound already).  Returns the first nonzero result of fn. */
 int ir_value_graphs(const sp_value *v, int (*fn)(void *ctx, sp_graph *g), void *ctx);
+
+/* A depth-first walk over the nodes one graph owns, iterative (graphs can
+ * be chains of 10^5 nodes), visiting each own node once across several
+ * roots, inputs before users.  A constant input naming a graph h counts
+ * h's free variables (graph_fv) as inputs of the user too: the closure
+ * needs them before the call.  Callbacks return nonzero to stop. */
+typedef struct ir_walk {
+    const sp_graph *g;
+    void *ctx;
+    int (*on_node)(void *ctx, sp_node *n);               /* own node, post-order */
+    int (*on_free)(void *ctx, sp_node *user, sp_node *x); /* a node g does not own (x may be NULL) */
+    sp_node **(*graph_fv)(void *ctx, const sp_graph *h, int *n); /* h's free variables */
+    /* private */
+    ir_map seen;
+    sp_node **stack, *user;
+    int *next;
+    int n, cap;
+} ir_walk;
+void ir_walk_init(ir_walk *w, const sp_graph *g, void *ctx);
+int ir_walk_from(ir_walk *w, sp_node *root);
+void ir_walk_free(ir_walk *w);
+
+/* The free variables of every graph (by index in m->graphs) computed into
+ * fresh arrays without touching the module: n[i] and fv[i].  Fails like
+ * ir_module_finalize.  Free both with ir_fv_free. */
+sp_status ir_fv_compute(const sp_module *m, int **n, sp_node ****fv);
+void ir_fv_free(const sp_module *m, int *n, sp_node ***fv);
 
 #endif
