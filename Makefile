@@ -37,7 +37,7 @@ build:
 	cmake --build $(BUILD) -j$(JOBS)
 
 build-asan:
-	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPORE_WERROR=ON -DSPORE_SANITIZE=ON >/dev/null
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPORE_WERROR=ON -DSPORE_SANITIZE=ON -DSPORE_CUDA=OFF >/dev/null
 	cmake --build $(ASAN) -j$(JOBS)
 
 test-fast: build
