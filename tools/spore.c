@@ -1,11 +1,16 @@
 /*
  * spore.c -- the `spore` command-line program.
  *
- * Subcommands grow with the layers: today `run-check` (the analogue of
+ * Subcommands grow with the layers: `run-check` (the analogue of
  * mindspore.run_check(): version, backends, a small computation on each,
- * a verdict) and `version`.  `run FILE.py`, `ir` and friends arrive with the
- * front end.  Every failure prints the library's error message and exits
- * non-zero; nothing here aborts.
+ * a verdict), `version`, `run FILE.py` (compile the module with Spore's own
+ * front end and run its entry function on the VM, printing what it returns
+ * as numpy would) and `ir FILE.py` (print the IR text; with --roundtrip,
+ * print, parse the text back and print again, failing when the two texts
+ * differ -- the check the test suite runs over the whole program corpus).
+ * Every failure prints the library's error message (for program errors:
+ * file:line:col, the source line and a caret) and exits non-zero; nothing
+ * here aborts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +18,18 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/gemm.h"
+#include "frontend/frontend.h"
+#include "runtime/vm.h"
 #include "spore/spore.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: spore <command> [args]\n"
             "commands:\n"
+            "  run FILE.py [--entry main] [--threads N]\n"
+            "              compile FILE.py and run its entry function; print what it returns\n"
+            "  ir FILE.py [--entry main] [--roundtrip]\n"
+            "              print the IR of FILE.py (--roundtrip: print, parse, print, compare)\n"
             "  run-check   check the installation: backends and a small computation on each\n"
             "  version     print the version\n"
             "  help        this text\n");
@@ -76,6 +87,169 @@ static int run_check(void) {
     return 1;
 }
 
+/* The options of `run` and `ir`.  Returns 0, or 2 after a usage message. */
+typedef struct cli_opts {
+    const char *file, *entry;
+    int threads, roundtrip;
+} cli_opts;
+
+static int parse_opts(int argc, char **argv, int allow_roundtrip, cli_opts *o) {
+    memset(o, 0, sizeof *o);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--entry") && i + 1 < argc) {
+            o->entry = argv[++i];
+        } else if (!strncmp(a, "--entry=", 8)) {
+            o->entry = a + 8;
+        } else if ((!strcmp(a, "--threads") && i + 1 < argc) || !strncmp(a, "--threads=", 10)) {
+            const char *v = a[9] == '=' ? a + 10 : argv[++i];
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 4096) {
+                fprintf(stderr, "spore %s: --threads wants a positive integer, not '%s'\n", argv[1], v);
+                return 2;
+            }
+            o->threads = (int)n;
+        } else if (allow_roundtrip && !strcmp(a, "--roundtrip")) {
+            o->roundtrip = 1;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "spore %s: unknown option '%s'\n", argv[1], a);
+            usage(stderr);
+            return 2;
+        } else if (!o->file) {
+            o->file = a;
+        } else {
+            fprintf(stderr, "spore %s: more than one file given ('%s' and '%s')\n", argv[1], o->file, a);
+            return 2;
+        }
+    }
+    if (!o->file) {
+        fprintf(stderr, "spore %s: no FILE.py given\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static int fail(void) {
+    fflush(stdout);
+    fprintf(stderr, "%s\n", sp_last_error()[0] ? sp_last_error() : "error (no message)");
+    return 1;
+}
+
+static int cmd_run(int argc, char **argv) {
+    cli_opts o;
+    int rc = parse_opts(argc, argv, 0, &o);
+    if (rc) return rc;
+    if (o.threads && sp_set_num_threads(o.threads) != SP_OK) return fail();
+    sp_module *m = sp_frontend_compile_file(o.file, NULL);
+    if (!m) return fail();
+    sp_value *v = sp_vm_run(m, o.entry, 0, NULL);
+    if (!v) {
+        rc = fail();
+    } else if (v->kind != SP_V_NONE) {
+        char *s = sp_value_to_string(v);
+        if (s) {
+            printf("%s\n", s);
+            free(s);
+        } else {
+            rc = fail();
+        }
+    }
+    sp_value_release(v);
+    sp_module_free(m);
+    return rc;
+}
+
+/* Nonzero when g is `top` or nested (at any depth) inside it. */
+static int within(const sp_graph *g, const sp_graph *top) {
+    for (; g; g = g->parent)
+        if (g == top) return 1;
+    return 0;
+}
+
+/* The IR text of m, or of the entry graph and the graphs nested in it. */
+static char *ir_text(const sp_module *m, const char *entry) {
+    if (!entry) return sp_module_print(m);
+    sp_value *fn = ir_module_get_global(m, entry);
+    if (!fn || fn->kind != SP_V_GRAPH) {
+        sp_error(SP_ERR_ARG, "%s: no function '%s' at module level", m->file, entry);
+        return NULL;
+    }
+    size_t n = 0;
+    char *all = NULL;
+    for (int i = 0; i < m->n_graphs; i++) {
+        if (!within(m->graphs[i], fn->u.graph)) continue;
+        char *s = sp_graph_print(m->graphs[i]);
+        if (!s) {
+            free(all);
+            return NULL;
+        }
+        size_t k = strlen(s);
+        char *p = realloc(all, n + k + 2);
+        if (!p) {
+            free(s);
+            free(all);
+            sp_error(SP_ERR_NOMEM, "ir: out of memory");
+            return NULL;
+        }
+        all = p;
+        if (n) all[n++] = '\n';
+        memcpy(all + n, s, k + 1);
+        n += k;
+        free(s);
+    }
+    return all;
+}
+
+static int cmd_ir(int argc, char **argv) {
+    cli_opts o;
+    int rc = parse_opts(argc, argv, 1, &o);
+    if (rc) return rc;
+    sp_module *m = sp_frontend_compile_file(o.file, NULL), *m2 = NULL;
+    if (!m) return fail();
+    char *text = ir_text(m, o.entry), *text2 = NULL;
+    if (!text) {
+        rc = fail();
+        goto done;
+    }
+    fputs(text, stdout);
+    if (!o.roundtrip) goto done;
+    /* the round trip is over the whole module: what the parser reads back */
+    if (o.entry) {
+        free(text);
+        if (!(text = sp_module_print(m))) {
+            rc = fail();
+            goto done;
+        }
+    }
+    m2 = sp_module_parse_ir(text, m->file);
+    if (!m2 || ir_module_finalize(m2) != SP_OK || sp_module_verify(m2) != SP_OK) {
+        fflush(stdout);
+        fprintf(stderr, "spore ir --roundtrip: the printed IR does not parse back:\n");
+        rc = fail();
+        goto done;
+    }
+    if (!(text2 = sp_module_print(m2))) {
+        rc = fail();
+        goto done;
+    }
+    if (strcmp(text, text2) != 0) {
+        size_t i = 0, line = 1;
+        for (; text[i] && text[i] == text2[i]; i++)
+            if (text[i] == '\n') line++;
+        fflush(stdout);
+        fprintf(stderr, "spore ir --roundtrip: print -> parse -> print differs at line %zu\n", line);
+        rc = 1;
+    }
+done:
+    free(text);
+    free(text2);
+    sp_module_free(m2);
+    sp_module_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -83,6 +257,8 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "run-check")) return run_check();
+    if (!strcmp(cmd, "run")) return cmd_run(argc, argv);
+    if (!strcmp(cmd, "ir")) return cmd_ir(argc, argv);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("spore %s\n", sp_version());
         return 0;

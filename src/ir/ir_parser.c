@@ -691,9 +691,9 @@ static sp_value *parse_value(parser *ps, int depth) {
             }
             v = sp_value_dtype(d);
         } else if (after_prefix(&t, "module.", w, sizeof w)) {
-            static const char *mods[] = {"spore", "ops", "nn", "math"};
-            static const int ids[] = {SP_MOD_SPORE, SP_MOD_OPS, SP_MOD_NN, SP_MOD_MATH};
-            for (int i = 0; i < 4 && !v; i++)
+            static const char *mods[] = {"spore", "ops", "nn", "math", "prim"};
+            static const int ids[] = {SP_MOD_SPORE, SP_MOD_OPS, SP_MOD_NN, SP_MOD_MATH, SP_MOD_PRIM};
+            for (int i = 0; i < 5 && !v; i++)
                 if (strcmp(w, mods[i]) == 0 && !(v = sp_value_module(ids[i]))) return nomem(ps);
             if (!v) {
                 perr(ps, &t, "unknown module '%s'", w);

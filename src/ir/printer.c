@@ -47,7 +47,7 @@ static const char *builtin_names[] = {
 };
 #define N_BUILTINS ((int)(sizeof builtin_names / sizeof builtin_names[0]))
 
-static const char *module_names[] = {"spore", "ops", "nn", "math"};
+static const char *module_names[] = {"spore", "ops", "nn", "math", "prim"};
 
 typedef struct pr_ctx {
     const sp_module *m;
@@ -368,7 +368,7 @@ static void put_value(pr_ctx *c, ir_buf *b, const sp_value *v, int depth) {
                       v->u.builtin >= 0 && v->u.builtin < N_BUILTINS ? builtin_names[v->u.builtin] : "?");
         break;
     case SP_V_MODULE:
-        ir_buf_printf(b, "module.%s", v->u.module >= 0 && v->u.module < 4 ? module_names[v->u.module] : "?");
+        ir_buf_printf(b, "module.%s", v->u.module >= 0 && v->u.module < 5 ? module_names[v->u.module] : "?");
         break;
     case SP_V_GRAPH: put_graph_ref(c, b, v->u.graph); break;
     case SP_V_CLOSURE:

@@ -632,6 +632,7 @@ static const char *module_name(int id) {
     case SP_MOD_OPS: return "spore.ops";
     case SP_MOD_NN: return "spore.nn";
     case SP_MOD_MATH: return "math";
+    case SP_MOD_PRIM: return "spore.prim";
     default: return "?";
     }
 }

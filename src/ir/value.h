@@ -46,7 +46,10 @@ typedef enum sp_vkind {
     SP_V_UNDEF     /* a variable not assigned on this path (using it is an error) */
 } sp_vkind;
 
-typedef enum sp_module_id { SP_MOD_SPORE, SP_MOD_OPS, SP_MOD_NN, SP_MOD_MATH } sp_module_id;
+/* SP_MOD_PRIM (`from spore import prim`) is the raw primitives of ops.def:
+ * prim.<op> is the SP_V_PRIM itself, keyword arguments its attributes
+ * (the gradient rules of src/ops/bprop call primitives this way). */
+typedef enum sp_module_id { SP_MOD_SPORE, SP_MOD_OPS, SP_MOD_NN, SP_MOD_MATH, SP_MOD_PRIM } sp_module_id;
 
 typedef struct sp_value {
     int refcount;

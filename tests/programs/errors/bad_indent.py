@@ -1,0 +1,4 @@
+def main():
+    x = 1
+      return x
+# error: bad_indent.py:3:7:
