@@ -42,7 +42,7 @@ build-asan:
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
-	SPORE_LIB=$(BUILD)/libspore.so $(PY) -m pytest -q tests
+	SPORE_LIB=$(BUILD)/libspore.so SPORE_BIN=$(BUILD)/spore $(PY) -m pytest -q tests
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.  The
 # Python tests load the instrumented libspore.so into an uninstrumented
@@ -50,7 +50,7 @@ test-fast: build
 # the C tests (CPython itself keeps memory until exit).
 test-asan: build-asan
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j$(JOBS)
-	SPORE_LIB=$(ASAN)/libspore.so LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	SPORE_LIB=$(ASAN)/libspore.so SPORE_BIN=$(ASAN)/spore LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(PY) -m pytest -q -p no:cacheprovider tests
 

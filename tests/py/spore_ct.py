@@ -68,6 +68,7 @@ def _load():
         "sp_op_num_inputs": (C.c_int, [C.c_int]),
         "sp_op_num_outputs": (C.c_int, [C.c_int]),
         "sp_op_is_inplace": (C.c_int, [C.c_int]),
+        "sp_op_is_differentiable": (C.c_int, [C.c_int]),
         "sp_op_call_name": (C.c_int, [C.c_char_p, C.c_int, C.POINTER(TP), C.POINTER(Attrs),
                                       C.POINTER(C.c_int), C.POINTER(TP)]),
         "sp_attrs_init": (None, [C.POINTER(Attrs)]),
