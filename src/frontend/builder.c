@@ -536,6 +536,16 @@ static sp_node *lookup(builder *b, fnctx *fn, cursor *c, const char *name, sp_lo
     }
     for (size_t i = 0; i < sizeof py_builtins / sizeof py_builtins[0]; i++)
         if (strcmp(py_builtins[i].name, name) == 0) return kbuiltin(c->g, py_builtins[i].id, loc);
+    if (b->m->file && strcmp(b->m->file, "<bprop>") == 0) {
+        /* the gradient rules (src/ad) may name the autodiff plumbing */
+        static const char *const all_names[] = {
+#define SP_BUILTIN(ID, nm, n) #nm,
+#include "ir/builtins.def"
+#undef SP_BUILTIN
+        };
+        for (int i = B_J; i < B_COUNT; i++)
+            if (strcmp(all_names[i], name) == 0) return kbuiltin(c->g, i, loc);
+    }
     if (strcmp(name, "Ellipsis") == 0) return konst(c->g, sp_value_ellipsis(), loc);
     sp_error_at(b->m, loc, SP_ERR_SYNTAX, "name '%s' is not defined", name);
     return NULL;

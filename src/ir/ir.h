@@ -62,6 +62,9 @@ typedef struct sp_graph {
      * ir_graph_free_vars() / ir_module_finalize(). */
     int n_fv;
     sp_node **fv;
+    /* K(g), the autodiff transform of this graph (src/ad/k.c), built on
+     * first use; NULL until then. */
+    struct sp_graph *k_graph;
 } sp_graph;
 
 typedef struct sp_module {

@@ -337,6 +337,7 @@ static void put_value(pr_ctx *c, ir_buf *b, const sp_value *v, int depth) {
     switch (v->kind) {
     case SP_V_NONE: ir_buf_puts(b, "None"); break;
     case SP_V_UNDEF: ir_buf_puts(b, "undef"); break;
+    case SP_V_ENV: ir_buf_puts(b, "env"); break; /* autodiff run-time only; never a parsed constant */
     case SP_V_ELLIPSIS: ir_buf_puts(b, "..."); break;
     case SP_V_BOOL: ir_buf_puts(b, v->u.b ? "True" : "False"); break;
     case SP_V_INT: ir_buf_printf(b, "%lld", (long long)v->u.i); break;

@@ -470,6 +470,7 @@ static void value_destroy(sp_value *v, dead_list *dl) {
     case SP_V_STR: free(v->u.str.s); break;
     case SP_V_TUPLE:
     case SP_V_LIST:
+    case SP_V_ENV:
         for (int i = 0; i < v->u.seq.n; i++) drop_child(v->u.seq.items[i], dl);
         free(v->u.seq.items);
         break;
@@ -597,6 +598,7 @@ static int value_equal(const sp_value *a, const sp_value *b, int depth) {
         return a->u.str.len == b->u.str.len && memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
     case SP_V_TUPLE:
     case SP_V_LIST:
+    case SP_V_ENV:
         return a->u.seq.n == b->u.seq.n && items_equal(a->u.seq.n, a->u.seq.items, b->u.seq.items, depth);
     case SP_V_TENSOR: return tensor_equal(a->u.tensor, b->u.tensor);
     case SP_V_DTYPE: return a->u.dtype == b->u.dtype;
@@ -662,6 +664,7 @@ static void value_text(ir_buf *b, const sp_value *v, int top, int depth) {
     switch (v->kind) {
     case SP_V_NONE: ir_buf_puts(b, "None"); break;
     case SP_V_UNDEF: ir_buf_puts(b, "<undefined>"); break;
+    case SP_V_ENV: ir_buf_printf(b, "<env of %d gradients>", v->u.seq.n / 2); break;
     case SP_V_ELLIPSIS: ir_buf_puts(b, "Ellipsis"); break;
     case SP_V_BOOL: ir_buf_puts(b, v->u.b ? "True" : "False"); break;
     case SP_V_INT: ir_buf_printf(b, "%lld", (long long)v->u.i); break;
@@ -766,6 +769,7 @@ const char *sp_value_kind_name(const sp_value *v) {
     case SP_V_SLICE: return "slice";
     case SP_V_ELLIPSIS: return "ellipsis";
     case SP_V_UNDEF: return "undefined";
+    case SP_V_ENV: return "env";
     }
     return "?";
 }

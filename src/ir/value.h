@@ -43,7 +43,9 @@ typedef enum sp_vkind {
     SP_V_KEYWORD,  /* name=value in a call */
     SP_V_SLICE,    /* start:stop:step, each a value (NONE when omitted) */
     SP_V_ELLIPSIS,
-    SP_V_UNDEF     /* a variable not assigned on this path (using it is an error) */
+    SP_V_UNDEF,    /* a variable not assigned on this path (using it is an error) */
+    SP_V_ENV       /* autodiff (src/ad/env.c): gradients of free variables, u.seq
+                    * holding key, value, key, value, ... (keys are INT values) */
 } sp_vkind;
 
 /* SP_MOD_PRIM (`from spore import prim`) is the raw primitives of ops.def:

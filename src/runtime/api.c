@@ -27,7 +27,23 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "ad/ad.h"
 #include "runtime/rt.h"
+
+
+/* sp_tensor_reshape, noted for autodiff as the reshape primitive it stands
+ * for (a view where it can be one). */
+static sp_status reshape_noted(sp_tensor *t, int n, const int64_t *shape, sp_tensor **out) {
+    sp_status st = sp_tensor_reshape(t, n, shape, out);
+    if (st == SP_OK) {
+        sp_attrs a;
+        sp_attrs_init(&a);
+        int64_t s[SP_MAX_DIMS];
+        for (int i = 0; i < (*out)->ndim; i++) s[i] = (*out)->shape[i];
+        if (sp_attrs_set_ints(&a, "shape", (*out)->ndim, s) == SP_OK) ad_record_op(SP_OP_RESHAPE, 1, &t, &a, 1, out);
+    }
+    return st;
+}
 
 #define API_MAX_PARAMS 12
 #define API_MAX_NAMES 4
@@ -105,6 +121,9 @@ static sp_value *api_cast_to(api_call *c);
 static sp_value *api_item(api_call *c);
 static sp_value *api_tolist(api_call *c);
 static sp_value *api_copy(api_call *c);
+static sp_value *api_grad(api_call *c);
+static sp_value *api_grad_operation(api_call *c);
+static sp_value *api_grad_operation_new(api_call *c);
 
 #define API_PRIM(P) SP_OP_##P
 static const api_row api_rows[] = {
@@ -147,6 +166,9 @@ static const api_row api_rows[] = {
 #define API_IMPL_item api_item
 #define API_IMPL_tolist api_tolist
 #define API_IMPL_copy api_copy
+#define API_IMPL_grad api_grad
+#define API_IMPL_grad_operation api_grad_operation
+#define API_IMPL_grad_operation_new api_grad_operation_new
 #include "runtime/api.def"
 #undef SP_API
 };
@@ -598,7 +620,11 @@ static int dtype_arg(api_call *c, const char *name, int dflt) {
 
 static sp_tensor *cast_t(sp_tensor *t, sp_dtype d) {
     sp_tensor *out = NULL;
-    return sp_tensor_cast(t, d, &out) == SP_OK ? out : NULL;
+    if (sp_tensor_cast(t, d, &out) != SP_OK) return NULL;
+    sp_attrs a;
+    sp_attrs_init(&a);
+    if (sp_attrs_set_dtype(&a, "dtype", d) == SP_OK) ad_record_op(SP_OP_CAST, 1, &t, &a, 1, &out);
+    return out;
 }
 
 static sp_value *tuple_ints(int n, const int64_t *x) {
@@ -818,7 +844,7 @@ static sp_value *api_reduce(api_call *c) {
     const sp_value *ax = arg(c, "axis");
     if (c->row->prim == SP_OP_CUMSUM && c->row->module == MOD_TENSOR && is_none(ax)) {
         sp_tensor *f = NULL;
-        if (sp_tensor_reshape(t, 1, &flat, &f) != SP_OK) {
+        if (reshape_noted(t, 1, &flat, &f) != SP_OK) {
             sp_tensor_release(t);
             return NULL;
         }
@@ -1083,7 +1109,7 @@ static sp_value *api_flatten(api_call *c) {
         shape[n++] = p;
         for (int i = ei + 1; i < t->ndim; i++) shape[n++] = t->shape[i];
     }
-    if (sp_tensor_reshape(t, n, shape, &out) == SP_OK) r = rt_wrap(out);
+    if (reshape_noted(t, n, shape, &out) == SP_OK) r = rt_wrap(out);
 done:
     sp_tensor_release(t);
     return r;
@@ -1097,7 +1123,7 @@ static sp_value *api_conv2d(api_call *c) {
     sp_tensor *b = targ(c, "bias"), *b4 = NULL;
     sp_value *r = NULL;
     int64_t shape[4] = {1, -1, 1, 1};
-    if (b && sp_tensor_reshape(b, 4, shape, &b4) == SP_OK) {
+    if (b && reshape_noted(b, 4, shape, &b4) == SP_OK) {
         sp_tensor *in[2] = {y->u.tensor, b4};
         r = rt_op(SP_OP_ADD, 2, in, NULL);
     }
@@ -1296,7 +1322,7 @@ static sp_value *api_reshape_method(api_call *c) {
     sp_value *r = NULL;
     if (t && !shape_from_varargs(c, arg(c, "shape"), shape, &n)) {
         if (n > SP_MAX_DIMS) sp_error(SP_ERR_SHAPE, "%s(): more than %d dimensions", c->qname, SP_MAX_DIMS);
-        else if (sp_tensor_reshape(t, n, shape, &out) == SP_OK) r = rt_wrap(out);
+        else if (reshape_noted(t, n, shape, &out) == SP_OK) r = rt_wrap(out);
     }
     sp_tensor_release(t);
     return r;
@@ -1351,4 +1377,53 @@ static sp_value *api_tolist(api_call *c) {
 static sp_value *api_copy(api_call *c) {
     const sp_tensor *t = tensor_arg0(c);
     return t ? rt_wrap(cast_t((sp_tensor *)t, t->dtype)) : NULL;
+}
+
+/* ---- automatic differentiation (src/ad/grad.c) ------------------------------------- */
+
+static int flag(api_call *c, const char *name) {
+    const sp_value *v = arg(c, name);
+    return v && sp_value_truth(v) > 0;
+}
+
+/* spore.grad / spore.value_and_grad */
+static sp_value *api_grad(api_call *c) {
+    const sp_value *pos = arg(c, "grad_position"), *w = arg(c, "weights");
+    int with_value = !strcmp(c->row->name, "value_and_grad");
+    sp_value *p = NULL;
+    if (is_none(pos) && !is_none(w)) p = sp_value_bool(0); /* only the weights */
+    const sp_value *use = p ? p : pos;
+    if (!p && is_none(pos)) {
+        sp_error(SP_ERR_ARG, "%s(): grad_position and weights cannot both be None", c->qname);
+        return NULL;
+    }
+    sp_value *r = ad_grad_fn(arg(c, "fn"), use, w, flag(c, "has_aux"), with_value, 0);
+    sp_value_release(p);
+    return r;
+}
+
+/* ops.GradOperation(get_all, get_by_list, sens_param): a callable on (fn, weights) */
+static sp_value *api_grad_operation_new(api_call *c) {
+    sp_value *items[4] = {sp_value_str("spore._grad_operation", strlen("spore._grad_operation")),
+                          sp_value_bool(flag(c, "get_all")), sp_value_bool(flag(c, "get_by_list")),
+                          sp_value_bool(flag(c, "sens_param"))};
+    sp_value *api = sp_value_builtin(RT_B_API);
+    sp_value *r = api && items[0] && items[1] && items[2] && items[3] ? sp_value_partial(api, 4, items) : NULL;
+    sp_value_release(api);
+    for (int i = 0; i < 4; i++) sp_value_release(items[i]);
+    return r;
+}
+
+/* GradOperation(...)(fn, weights): MindSpore's choices of what to return */
+static sp_value *api_grad_operation(api_call *c) {
+    int all = flag(c, "get_all"), by_list = flag(c, "get_by_list");
+    const sp_value *w = arg(c, "weights");
+    if (by_list && is_none(w)) {
+        sp_error(SP_ERR_ARG, "GradOperation(get_by_list=True) needs the weights: grad_op(fn, weights)");
+        return NULL;
+    }
+    sp_value *pos = all ? sp_value_none() : by_list ? sp_value_bool(0) : sp_value_int(0);
+    sp_value *r = pos ? ad_grad_fn(arg(c, "fn"), pos, by_list ? w : NULL, 0, 0, flag(c, "sens_param")) : NULL;
+    sp_value_release(pos);
+    return r;
 }

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "ad/ad.h"
 #include "runtime/rt.h"
 
 #define RT_MAX_RANGE (1 << 22) /* items of a materialized range, zip, repetition */
@@ -849,7 +850,10 @@ static sp_value *b_seq(int to_list, const sp_value *x) {
 
 static int takes_keywords(int id) {
     return id == RT_B_PRINT || id == RT_B_ENUMERATE || id == RT_B_API || id == RT_B_PARTIAL ||
-           id == RT_B_MAKE_TUPLE || id == RT_B_MAKE_LIST;
+           id == RT_B_MAKE_TUPLE || id == RT_B_MAKE_LIST || id == RT_B_J_PRIMAL || id == RT_B_GRAD_CALL ||
+           id == RT_B_FILL_ZEROS || id == RT_B_SCATTER_TUPLE || id == RT_B_GATHER_TUPLE ||
+           id == RT_B_TUPLE_HEAD || id == RT_B_TUPLE_TAIL || id == RT_B_ADD_GRAD || id == RT_B_ENV_SETITEM ||
+           id == RT_B_ENV_GETITEM;
 }
 
 sp_value *rt_builtin_call(int id, int n, sp_value *const *args) {
@@ -863,7 +867,8 @@ sp_value *rt_builtin_call(int id, int n, sp_value *const *args) {
         return NULL;
     }
     for (int i = 0; i < n; i++) {
-        if (args[i]->kind == SP_V_UNDEF && id != RT_B_MAKE_TUPLE && id != RT_B_TUPLE_GETITEM) {
+        if (args[i]->kind == SP_V_UNDEF && id != RT_B_MAKE_TUPLE && id != RT_B_TUPLE_GETITEM &&
+            id != RT_B_J_PRIMAL && id < RT_B_J) {
             sp_error(SP_ERR_RUNTIME, "UnboundLocalError: a variable is used where no value was assigned to it "
                                      "on this path");
             return NULL;
@@ -962,7 +967,13 @@ sp_value *rt_builtin_call(int id, int n, sp_value *const *args) {
         return r;
     }
     case RT_B_API: return rt_api_call(n, args);
-    default: return rt_binary(id, args[0], args[1]);
+    default:
+        if (id >= RT_B_J) { /* autodiff (src/ad) */
+            int handled = 0;
+            sp_value *r = ad_builtin_call(id, n, args, &handled);
+            if (handled) return r;
+        }
+        return rt_binary(id, args[0], args[1]);
     }
 }
 

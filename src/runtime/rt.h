@@ -111,5 +111,9 @@ int rt_is_tensor_type(const sp_value *v);
 /* Calls fn from inside a builtin or API function (a closure given as an
  * argument); the VM's depth limit applies. */
 sp_value *rt_call(sp_value *fn, int n, sp_value *const *args);
+/* Marks the current error as not yet located, so that the node being
+ * evaluated adds its place (a builtin that rewrites an error raised deeper,
+ * e.g. grad moving an error out of the gradient rules to the user's call). */
+void rt_error_unlocate(void);
 
 #endif

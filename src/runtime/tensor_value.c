@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "ad/ad.h"
 #include "runtime/rt.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -261,6 +262,7 @@ sp_value *rt_op(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs) {
     sp_tensor *out[SP_MAX_OUTPUTS] = {0};
     int n_out = 0;
     if (sp_op_call(op, n_in, in, attrs, &n_out, out) != SP_OK) return NULL;
+    ad_record_op(op, n_in, in, attrs, n_out, out);
     if (n_out == 0) return sp_value_none();
     if (n_out == 1) return rt_wrap(out[0]);
     sp_value *items[SP_MAX_OUTPUTS] = {0};
@@ -278,6 +280,7 @@ sp_tensor *rt_op1(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs)
     sp_tensor *out[SP_MAX_OUTPUTS] = {0};
     int n_out = 0;
     if (sp_op_call(op, n_in, in, attrs, &n_out, out) != SP_OK) return NULL;
+    ad_record_op(op, n_in, in, attrs, n_out, out);
     for (int i = 1; i < n_out; i++) sp_tensor_release(out[i]);
     return out[0];
 }
@@ -626,7 +629,13 @@ sp_value *rt_tensor_getattr(const sp_value *x, const char *name) {
             perm[t->ndim - 2] = t->ndim - 1;
         }
         sp_tensor *out = NULL;
-        return sp_tensor_permute(t, perm, &out) == SP_OK ? rt_wrap(out) : NULL;
+        if (sp_tensor_permute(t, perm, &out) != SP_OK) return NULL;
+        sp_attrs a;
+        int64_t p64[SP_MAX_DIMS];
+        for (int i = 0; i < t->ndim; i++) p64[i] = perm[i];
+        sp_attrs_init(&a);
+        if (sp_attrs_set_ints(&a, "perm", t->ndim, p64) == SP_OK) ad_record_op(SP_OP_TRANSPOSE, 1, &t, &a, 1, &out);
+        return rt_wrap(out);
     }
     sp_clear_error();
     sp_value *m = rt_tensor_method(x, name);

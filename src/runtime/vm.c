@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ad/ad.h"
 #include "runtime/rt.h"
 
 #define VM_MAX_DEPTH 1000
@@ -484,10 +485,10 @@ static sp_status bind_args(const sp_graph *g, int n, sp_value **args, sp_value *
                       nfixed, nfixed == 1 ? "" : "s", npos, npos == 1 ? "was" : "were");
         goto fail;
     }
-    int k = 0, nextra = npos > nfixed ? npos - nfixed : 0;
+    int k = 0;
     sp_value **extra = NULL;
     if (g->has_varargs) {
-        extra = malloc(sizeof *extra * (size_t)(nextra ? nextra : 1));
+        extra = malloc(sizeof *extra * (size_t)(n > 0 ? n : 1));
         if (!extra) {
             st = sp_error(SP_ERR_NOMEM, "vm: out of memory");
             goto fail;
@@ -500,6 +501,14 @@ static sp_status bind_args(const sp_graph *g, int n, sp_value **args, sp_value *
             int j;
             for (j = 0; j < nfixed; j++)
                 if (g->param_names && g->param_names[j] && !strcmp(g->param_names[j], a->u.kw.name)) break;
+            if (j == nfixed && g->has_varargs && g->module && g->module->file &&
+                !strcmp(g->module->file, "<bprop>")) {
+                /* the autodiff plumbing (src/ad/bprop_builtins.py) forwards
+                 * keyword arguments through *args */
+                extra[ne++] = a;
+                args[i] = NULL;
+                continue;
+            }
             if (j == nfixed) {
                 st = sp_error(SP_ERR_TYPE, "%s() got an unexpected keyword argument '%s'", name, a->u.kw.name);
                 break;
@@ -763,6 +772,10 @@ sp_value *sp_vm_call(sp_module *m, sp_value *fn, int n, sp_value *const *args) {
 }
 
 sp_value *rt_call(sp_value *fn, int n, sp_value *const *args) { return sp_vm_call(NULL, fn, n, args); }
+
+void rt_error_unlocate(void) {
+    if (tls_ctx) tls_ctx->located = 0;
+}
 
 sp_value *sp_vm_run(sp_module *m, const char *entry, int n, sp_value *const *args) {
     if (!m) {

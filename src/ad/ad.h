@@ -1,0 +1,94 @@
+/*
+ * ad.h -- automatic differentiation by source transformation (reverse
+ * mode), after MindSpore's and Myia's K transform.
+ *
+ * K(g) (k.c) is a graph with g's parameters that returns (value, bprop);
+ * bprop(dout) returns (env, d_param1, ..., d_paramn), env holding the
+ * gradients of g's free variables keyed by the free variable's node.  In
+ * K(g) every apply r = f(a...) becomes t = J(f)(a...), r = t[0], and the
+ * backward graph calls t[1] with r's accumulated gradient.  Values flowing
+ * through K(g) are the primal values themselves: J is applied to each
+ * callee at run time (j.c), so higher-order functions, closures passed in
+ * and returned, partials and recursion need nothing special.
+ *
+ * J (j.c): a graph or closure -> the closure of K(graph) over the same
+ * free-variable values (K(g) keeps g's free variables, in g's order); a
+ * partial -> J of its function with the bound arguments' gradients moved
+ * into the env under keys -1, -2, ...; a primitive, builtin or API
+ * function -> partial(builtin.j_primal, f), which runs f and returns
+ * (out, bprop) where bprop is a partial application of a rule graph: the
+ * primitive's bprop_<name> from src/ops/bprop (through _ad_prim), or a
+ * builtin's rule from src/ad/bprop_builtins.py.  Because every bprop is a
+ * graph, K applies to K's output and grad of grad works.  An API function
+ * that runs several primitives in C (ops.cross_entropy, conv2d with bias)
+ * gets a replay of its recorded primitive calls instead (bprop_tape),
+ * which is first order only.
+ *
+ * Gradients: None is zero (no contribution); add_grad sums tensors,
+ * scalars, tuples item-wise and envs key-wise.  The gradient of a closure
+ * or partial value is an env.  Integer values get no gradient.
+ *
+ * Errors are values as everywhere: NULL + sp_error; the VM adds the
+ * source location of the node that failed.
+ */
+#ifndef SPORE_AD_H
+#define SPORE_AD_H
+
+#include "ir/ir.h"
+
+/* ---- k.c ------------------------------------------------------------------ */
+
+/* K(g), built once per graph and cached in g->k_graph (in g's module).
+ * NULL + error on failure. */
+sp_graph *ad_k(sp_graph *g);
+
+/* ---- j.c ------------------------------------------------------------------ */
+
+/* J(f) of builtins.def: a new reference or NULL + error. */
+sp_value *ad_j(const sp_value *f);
+/* builtin.j_primal(f, args...): runs f and returns (out, bprop). */
+sp_value *ad_j_primal(int n, sp_value *const *args);
+/* builtin.bprop_tape(f, args, out, records, dout). */
+sp_value *ad_bprop_tape(int n, sp_value *const *args);
+/* builtin.grad_call(fn, pos, weights, has_aux, with_value, sens_param, args...) (grad.c). */
+sp_value *ad_grad_call(int n, sp_value *const *args);
+/* The callable spore.grad(...) returns (grad.c): pos an int, a tuple, None
+ * (all inputs) or False (none, only weights); weights None, a Tensor or a
+ * tuple/list of Tensors that fn captures.  A new reference or NULL. */
+sp_value *ad_grad_fn(const sp_value *fn, const sp_value *pos, const sp_value *weights, int has_aux,
+                     int with_value, int sens_param);
+/* Notes a primitive call for j_primal's recorder (no-op when not
+ * recording); called by the runtime wherever a primitive runs, and where a
+ * view stands for one (reshape, transpose, cast). */
+struct sp_attrs;
+void ad_record_op(int op, int n_in, sp_tensor *const *in, const struct sp_attrs *attrs, int n_out,
+                  sp_tensor *const *out);
+/* Builtins of builtins.def implemented in src/ad (J, call_star,
+ * make_closure, closure_keys, fill_zeros, scatter/gather/head/tail of
+ * tuples, getitem_grad, sens_of, and the env builtins).  Returns NULL with
+ * *handled = 0 for other ids. */
+sp_value *ad_builtin_call(int id, int n, sp_value *const *args, int *handled);
+
+/* ---- env.c ------------------------------------------------------------------ */
+
+/* The empty env. */
+sp_value *ad_env_new(void);
+/* env[key] (a new reference), or dflt (retained) when absent; a None env
+ * is empty. */
+sp_value *ad_env_get(const sp_value *env, int64_t key, const sp_value *dflt);
+/* A new env equal to env with key bound to v (v None removes key). */
+sp_value *ad_env_set(const sp_value *env, int64_t key, const sp_value *v);
+/* The sum of two gradients (see the essay); a new reference or NULL. */
+sp_value *ad_add_grad(const sp_value *a, const sp_value *b);
+/* The env key of a free-variable node. */
+int64_t ad_key_of(const sp_node *n);
+
+/* ---- rules.c ----------------------------------------------------------------- */
+
+/* The rule module's global `name` (borrowed), or NULL without an error
+ * when there is none; NULL + error when the rules do not compile. */
+sp_value *ad_rule(const char *name);
+/* The same, but a missing name is an error naming it. */
+sp_value *ad_rule_required(const char *name);
+
+#endif
