@@ -96,6 +96,25 @@ sp_status sp_op_call(int op, int n_in, sp_tensor *const *in, const sp_attrs *att
 sp_status sp_op_call_name(const char *name, int n_in, sp_tensor *const *in,
                           const sp_attrs *attrs, int *n_out, sp_tensor **out);
 
+/* ---- devices ---- */
+
+/* Nonzero when the CUDA backend is loaded and found a GPU.  The first call
+ * loads libspore_cuda.so (and starts the CUDA runtime); when it returns 0,
+ * sp_last_error() says why (not built, library missing, no driver, no
+ * device).  Cannot fail otherwise. */
+int sp_cuda_available(void);
+/* A copy of t on `dev` (a new contiguous tensor), or t itself retained when
+ * it is already there.  CPU <-> cuda:0 for now.  The result is usable at
+ * once; a copy to the CPU returns when the values are on the host, and
+ * reports any error a GPU kernel found on its data before it.  Returns
+ * SP_OK and a new reference in *out, or an error (no GPU, no memory). */
+sp_status sp_tensor_to(sp_tensor *t, sp_device dev, sp_tensor **out);
+/* Whether float32 matmul (and convolution) on the GPU may use TensorFloat-32
+ * tensor cores (10-bit mantissa inputs, float32 accumulation).  Off by
+ * default; a process-wide switch.  Cannot fail. */
+void sp_set_allow_tf32(int allow);
+int sp_get_allow_tf32(void);
+
 #ifdef __cplusplus
 }
 #endif

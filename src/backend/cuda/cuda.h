@@ -41,6 +41,46 @@ cudaStream_t cuda_stream(void);
 /* Turns a CUDA error into sp_status with a message naming `what`. */
 sp_status cuda_check(cudaError_t e, const char *what);
 
+/* ---- added by CUDA-A (cuda_backend.c) ---- */
+
+/* Data-dependent errors found on the device.  A kernel that finds one
+ * claims the slot with atomicCAS(&slot->flag, 0, 1) and, if it won, fills in
+ * the rest; the host reads it after a synchronization.  `kind` picks the
+ * message: CUDA_ERR_INDEX "<op>: index V out of range for axis A of size B"
+ * (the CPU's gather/take_along_axis/scatter_add wording), CUDA_ERR_POSITION
+ * "<op>: index V at position A out of range [0, B)" (embedding's). */
+enum { CUDA_ERR_NONE = 0, CUDA_ERR_INDEX = 1, CUDA_ERR_POSITION = 2 };
+typedef struct cuda_err_info {
+    int flag;       /* 0 = clear; set once by atomicCAS */
+    int kind;       /* CUDA_ERR_* */
+    int op;         /* sp_op of the kernel */
+    int pad;
+    long long v, a, b;
+} cuda_err_info;
+/* The device address of the slot (zeroed at load).  Cannot fail. */
+cuda_err_info *cuda_err_slot(void);
+/* Reports an error the kernels left in the slot, clearing it.  When the
+ * stream is being captured into a graph it returns SP_OK without waiting
+ * (the slot is read at the next sync); otherwise it synchronizes the stream
+ * (so call it only after kernels that can fail on data).  Returns SP_OK or
+ * SP_ERR_ARG with the message of the kernel's kind. */
+sp_status cuda_err_check(void);
+/* A small device scratch area that lives as long as the library (256 bytes,
+ * 256-byte aligned), for kernels that need a flag or a counter.  Cannot
+ * fail. */
+void *cuda_scratch(void);
+/* Bytes the caching allocator has handed out and not had back, and bytes it
+ * keeps cached for reuse. */
+long long cuda_live_bytes(void);
+long long cuda_cached_bytes(void);
+/* Device scratch memory from the caching allocator for a kernel's temporary
+ * use (stream-ordered: freeing right after enqueuing work is safe).  NULL
+ * and an error on failure; cuda_tmp_free(NULL) is fine. */
+void *cuda_tmp_alloc(size_t nbytes);
+void cuda_tmp_free(void *p);
+/* The number of SMs of the device (for grid sizing). */
+int cuda_sm_count(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# gpu_check.sh -- the whole GPU check and timing in one run on a GPU machine
+# (the device tool's machine: one command, a fresh box each time).
+#
+#   bench/gpu_check.sh [OUTDIR]
+#
+# 1. finds cuDNN (pip's nvidia/cudnn beside PyTorch when the toolkit has
+#    none) and pytest (installs carried wheels from .whl/ when missing);
+# 2. builds Spore with the CUDA backend from scratch, warnings as errors;
+# 3. runs `spore run-check`, the C tests and the GPU parity tests (tests/py/test_ops_gpu.py: every primitive and dtype on
+#    the GPU against the numpy references, exact CPU/GPU parity checks);
+# 4. runs the benchmarks beside PyTorch: bench/bench_gpu_ops.py (this
+#    backend's elementwise/reduce/shape/index kernels and copies) and
+#    bench/bench_gpu.py (GEMM bf16/tf32, device copy bandwidth).
+# Logs go to OUTDIR (default $OUT, else ./gpu_check_out); the exit status
+# is nonzero when a build or test step failed.
+set -u
+OUTDIR=${1:-${OUT:-./gpu_check_out}}
+mkdir -p "$OUTDIR"
+PY=${PY:-python3}
+JOBS=${JOBS:-$(nproc)}
+BUILD=${BUILD:-build-gpu}
+export PYTHONUNBUFFERED=1
+fail=0
+step() { echo; echo "==== $* ($(date +%T))"; }
+
+step "machine"
+nvidia-smi -L 2>&1 | head -4
+nvcc --version 2>&1 | tail -1
+$PY -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'
+
+if ! $PY -c 'import pytest' 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+CUDNN_DIR=$($PY -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null || true)
+if [ -n "$CUDNN_DIR" ]; then
+  export CUDNN_ROOT=$CUDNN_DIR LD_LIBRARY_PATH=$CUDNN_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  for d in $($PY -c 'import nvidia, os; print(" ".join(os.path.join(p, q, "lib") for p in nvidia.__path__ for q in os.listdir(p)))' 2>/dev/null); do
+    [ -d "$d" ] && LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
+  done
+  export LD_LIBRARY_PATH
+fi
+
+step "build ($BUILD, -j$JOBS)"
+t0=$(date +%s)
+{ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSPORE_WERROR=ON -DSPORE_CUDA=ON \
+    ${CUDNN_ROOT:+-DCUDNN_ROOT=$CUDNN_ROOT} >/dev/null &&
+  cmake --build "$BUILD" -j"$JOBS"; } >"$OUTDIR/build.log" 2>&1 || { fail=1; tail -40 "$OUTDIR/build.log"; }
+echo "build: $(( $(date +%s) - t0 )) s, $(grep -ci warning "$OUTDIR/build.log") warning lines"
+
+if [ $fail = 0 ]; then
+  step "run-check"
+  "$BUILD/spore" run-check || fail=1
+  step "C tests"
+  (cd "$BUILD" && ctest -j"$JOBS" 2>&1 | tail -4) || fail=1
+  step "GPU parity tests, one process per primitive"
+  export SPORE_LIB=$PWD/$BUILD/libspore.so PY OUTDIR
+  mkdir -p /tmp/gpu_ops_logs
+  ops=$(cd tests/py && $PY -c 'import spore_ct as sp; print(" ".join(sp.op_names()))')
+  printf '%s\n' $ops | xargs -P 8 -I{} sh -c \
+    'SPORE_GPU_OPS={} $PY -m pytest -q -p no:cacheprovider tests/py/test_ops_gpu.py -k test_primitive_gpu \
+       >/tmp/gpu_ops_logs/{}.log 2>&1; echo "{}: $?: $(tail -1 /tmp/gpu_ops_logs/{}.log)"' \
+    | sort | tee "$OUTDIR/gpu_ops_summary.log" | grep -v ": 0: " || true
+  echo "primitives passing on the GPU: $(grep -c ': 0: ' "$OUTDIR/gpu_ops_summary.log") of $(echo $ops | wc -w)"
+  for f in /tmp/gpu_ops_logs/*.log; do
+    grep -q " passed" "$f" && ! grep -q -E "failed|error" "$f" || { echo "#### $f"; cat "$f"; }
+  done > "$OUTDIR/gpu_ops_failures.log"
+  grep -q ': [1-9][0-9]*: ' "$OUTDIR/gpu_ops_summary.log" && fail=1
+  step "GPU parity tests: exact CPU/GPU checks"
+  $PY -m pytest -q -p no:cacheprovider tests/py/test_ops_gpu.py -k "not test_primitive_gpu" \
+    2>&1 | tee "$OUTDIR/test_ops_gpu.log" | tail -30
+  [ "${PIPESTATUS[0]}" = 0 ] || fail=1
+  step "bench_gpu_ops (Spore vs PyTorch)"
+  timeout 120 $PY bench/bench_gpu_ops.py "$BUILD" 2>&1 | tee "$OUTDIR/bench_gpu_ops.log"
+  if [ -f bench/bench_gpu.py ]; then
+    step "bench_gpu (GEMM, copy)"
+    timeout ${BENCH_GPU_TIMEOUT:-150} $PY bench/bench_gpu.py "$BUILD" 2>&1 | tee "$OUTDIR/bench_gpu.log"
+  fi
+fi
+step "done: $([ $fail = 0 ] && echo OK || echo FAILED)"
+exit $fail

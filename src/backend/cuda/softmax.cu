@@ -1,0 +1,363 @@
+/*
+ * softmax.cu -- softmax, log_softmax and the fused sparse softmax
+ * cross-entropy (forward and backward) on the GPU; the CPU's recipe
+ * (softmax.c) in fused, one-read-per-pass kernels.
+ *
+ * Every kernel reduces along one axis of length K of a contiguous input
+ * seen as [outer, K, inner]:
+ *   - inner == 1 (the usual last axis): one block per row, the row's max
+ *     and sum found with warp shuffles and a block reduction, then one more
+ *     pass writes the row; rows are independent blocks, so any number of
+ *     rows fills the GPU;
+ *   - inner > 1: one thread per (outer, inner) column walking k, so a warp
+ *     reads 32 neighbouring columns of each k (coalesced).
+ * The stable recipe: m = max_k x_k (NaN skipped, but a NaN then poisons
+ * the sum, so such a row is NaN throughout, as in torch); s = sum_k
+ * exp(x_k - m), accumulated in double; softmax_k = exp(x_k - m) / s,
+ * log_softmax_k = (x_k - m) - log s.  float16/bfloat16 load into float and
+ * round once.  The reductions run in an order fixed by the code (thread
+ * strides, then a fixed tree), so results repeat bit for bit.
+ *
+ * Cross-entropy takes logits [N, C] and integer labels [N]: one block per
+ * row computes loss_n = m + log s - x[label_n] in double; "mean" and "sum"
+ * then add the N losses in one block, in a fixed order; "mean" of zero rows
+ * is NaN (0/0), as torch.  A label outside [0, C) is found on the device
+ * (nn_util.cuh's flag): the kernel writes NaN for that row and the call
+ * synchronizes to report "label L at position P out of range [0, C)", the
+ * CPU's message -- except while the stream is captured into a graph, where
+ * nothing may synchronize and the bad row's loss is just NaN.  The backward
+ * is (softmax - onehot) * dloss_n, dloss/N for "mean"; a bad label's row
+ * gets no onehot term.
+ */
+#include <string.h>
+
+#include "backend/cuda/nn_util.cuh"
+
+/* Threads per row block for rows of K elements: a power of two in
+ * [32, 1024], about one element per thread for short rows. */
+static int sm_threads(int64_t K) {
+    int t = 32;
+    while (t < 1024 && t < K) t <<= 1;
+    return t;
+}
+
+__device__ __forceinline__ float sm_exp(float v) { return expf(v); }
+__device__ __forceinline__ double sm_exp(double v) { return exp(v); }
+
+/* max and sum of exp over one contiguous row of K, by the whole block. */
+template <typename T, typename A>
+__device__ __forceinline__ void sm_row_stats(const T *x, int64_t K, A *m_out, double *s_out) {
+    __shared__ double shd[32];
+    __shared__ A sha[32];
+    A m = (A)-INFINITY;
+    for (int64_t k = threadIdx.x; k < K; k += blockDim.x) m = fmax(m, (A)cuda_nn_f(x[k]));
+    m = cuda_nn_block_max(m, sha);
+    double s = 0;
+    for (int64_t k = threadIdx.x; k < K; k += blockDim.x) s += (double)sm_exp((A)cuda_nn_f(x[k]) - m);
+    s = cuda_nn_block_sum(s, shd);
+    *m_out = m;
+    *s_out = s;
+}
+
+template <typename T>
+__global__ void sm_rows(const T *x, T *y, int64_t rows, int64_t K, int want_log) {
+    typedef typename cuda_nn_acc<T>::type A;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T *xr = x + r * K;
+        T *yr = y + r * K;
+        A m;
+        double s;
+        sm_row_stats<T, A>(xr, K, &m, &s);
+        if (want_log) {
+            A ls = (A)log(s);
+            for (int64_t k = threadIdx.x; k < K; k += blockDim.x)
+                yr[k] = cuda_nn_to<T>(((A)cuda_nn_f(xr[k]) - m) - ls);
+        } else {
+            A inv = (A)(1.0 / s);
+            for (int64_t k = threadIdx.x; k < K; k += blockDim.x)
+                yr[k] = cuda_nn_to<T>(sm_exp((A)cuda_nn_f(xr[k]) - m) * inv);
+        }
+    }
+}
+
+template <typename T>
+__global__ void sm_cols(const T *x, T *y, int64_t outer, int64_t K, int64_t inner, int want_log) {
+    typedef typename cuda_nn_acc<T>::type A;
+    int64_t n = outer * inner;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = i / inner, j = i % inner;
+        const T *xc = x + o * K * inner + j;
+        T *yc = y + o * K * inner + j;
+        A m = (A)-INFINITY;
+        for (int64_t k = 0; k < K; k++) m = fmax(m, (A)cuda_nn_f(xc[k * inner]));
+        double s = 0;
+        for (int64_t k = 0; k < K; k++) s += (double)sm_exp((A)cuda_nn_f(xc[k * inner]) - m);
+        if (want_log) {
+            A ls = (A)log(s);
+            for (int64_t k = 0; k < K; k++)
+                yc[k * inner] = cuda_nn_to<T>(((A)cuda_nn_f(xc[k * inner]) - m) - ls);
+        } else {
+            A inv = (A)(1.0 / s);
+            for (int64_t k = 0; k < K; k++)
+                yc[k * inner] = cuda_nn_to<T>(sm_exp((A)cuda_nn_f(xc[k * inner]) - m) * inv);
+        }
+    }
+}
+
+static unsigned sm_row_blocks(int64_t rows) {
+    return (unsigned)(rows < (1 << 30) ? (rows > 0 ? rows : 1) : (1 << 30));
+}
+
+static sp_status sm_run(const sp_kernel_args *a, int want_log) {
+    const char *op = want_log ? "log_softmax" : "softmax";
+    sp_tensor *x = a->in[0], *xc = NULL, *y = a->out[0];
+    if (!sp_dtype_is_float(x->dtype) || y->dtype != x->dtype)
+        return sp_error(SP_ERR_DTYPE, "%s: expected a float input, got %s", op,
+                        sp_dtype_name(x->dtype));
+    int64_t axis = sp_attrs_get_int(a->attrs, "axis", -1);
+    int ndim = x->ndim, rank = ndim ? ndim : 1;
+    if (axis < -rank || axis >= rank) {
+        char sb[128];
+        return sp_error(SP_ERR_ARG, "%s: axis %lld out of range for shape %s", op, (long long)axis,
+                        sp_shape_str(ndim, x->shape, sb, sizeof sb));
+    }
+    int ax = ndim ? (int)(axis < 0 ? axis + ndim : axis) : 0;
+    int64_t n = sp_tensor_numel(x);
+    if (n == 0) return SP_OK;
+    int64_t K = ndim ? x->shape[ax] : 1, inner = 1;
+    for (int d = ax + 1; d < ndim; d++) inner *= x->shape[d];
+    int64_t outer = n / (K * inner);
+    sp_status st = cuda_nn_contig(x, &xc);
+    if (st) return st;
+    cudaStream_t s = cuda_stream();
+    switch (x->dtype) {
+        CUDA_NN_FLOAT_CASES(x->dtype, T, {
+            const T *xp = (const T *)xc->buf->data + xc->offset;
+            T *yp = (T *)y->buf->data;
+            if (inner == 1)
+                sm_rows<T><<<sm_row_blocks(outer), sm_threads(K), 0, s>>>(xp, yp, outer, K, want_log);
+            else
+                sm_cols<T><<<cuda_nn_blocks(outer * inner, 128), 128, 0, s>>>(xp, yp, outer, K, inner,
+                                                                             want_log);
+        })
+    default: break;
+    }
+    st = cuda_nn_launched(op);
+    sp_tensor_release(xc);
+    return st;
+}
+
+sp_status cuda_softmax(const sp_kernel_args *a) { return sm_run(a, 0); }
+sp_status cuda_log_softmax(const sp_kernel_args *a) { return sm_run(a, 1); }
+
+/* ---- sparse softmax cross-entropy ---- */
+
+typedef enum xe_reduction { XE_MEAN, XE_SUM, XE_NONE } xe_reduction;
+
+static sp_status xe_reduction_of(const char *op, const sp_attrs *attrs, xe_reduction *out) {
+    const char *r = sp_attrs_get_str(attrs, "reduction", "mean");
+    if (!strcmp(r, "mean"))
+        *out = XE_MEAN;
+    else if (!strcmp(r, "sum"))
+        *out = XE_SUM;
+    else if (!strcmp(r, "none"))
+        *out = XE_NONE;
+    else
+        return sp_error(SP_ERR_ARG,
+                        "%s: reduction must be \"mean\", \"sum\" or \"none\", got \"%s\"", op, r);
+    return SP_OK;
+}
+
+static sp_status xe_check(const char *op, const sp_tensor *logits, const sp_tensor *labels) {
+    char s1[128], s2[128];
+    if (!sp_dtype_is_float(logits->dtype))
+        return sp_error(SP_ERR_DTYPE, "%s: logits must be float, got %s", op,
+                        sp_dtype_name(logits->dtype));
+    if (logits->ndim != 2 || labels->ndim != 1 || labels->shape[0] != logits->shape[0])
+        return sp_error(SP_ERR_SHAPE, "%s: expected logits [N, C] and labels [N], got %s and %s",
+                        op, sp_shape_str(logits->ndim, logits->shape, s1, sizeof s1),
+                        sp_shape_str(labels->ndim, labels->shape, s2, sizeof s2));
+    if (!sp_dtype_is_int(labels->dtype))
+        return sp_error(SP_ERR_DTYPE, "%s: labels must be int32 or int64, got %s", op,
+                        sp_dtype_name(labels->dtype));
+    return SP_OK;
+}
+
+/* Per-row losses: into out (dtype odt) when `direct`, else into the
+ * double array loss. */
+template <typename T>
+__global__ void xe_fwd_rows(const T *x, const void *lab, int ldt, int64_t N, int64_t C,
+                            double *loss, void *out, int odt, int direct,
+                            unsigned long long *flag) {
+    typedef typename cuda_nn_acc<T>::type A;
+    for (int64_t r = blockIdx.x; r < N; r += gridDim.x) {
+        const T *xr = x + r * C;
+        int64_t l = cuda_nn_ldi(lab, ldt, r);
+        A m;
+        double s;
+        sm_row_stats<T, A>(xr, C, &m, &s);
+        if (threadIdx.x == 0) {
+            double v;
+            if (l < 0 || l >= C) {
+                atomicMin(flag, (unsigned long long)r);
+                v = (double)NAN;
+            } else {
+                v = ((double)m - (double)cuda_nn_f(xr[l])) + log(s);
+            }
+            if (direct)
+                cuda_nn_st(out, odt, r, v);
+            else
+                loss[r] = v;
+        }
+    }
+}
+
+/* out[0] = sum of loss[0..N) (divided by N when mean), in one block. */
+__global__ void xe_total(const double *loss, int64_t N, int mean, void *out, int odt) {
+    __shared__ double sh[32];
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < N; i += blockDim.x) s += loss[i];
+    s = cuda_nn_block_sum(s, sh);
+    if (threadIdx.x == 0) cuda_nn_st(out, odt, 0, mean ? s / (double)N : s);
+}
+
+template <typename T>
+__global__ void xe_bwd_rows(const T *x, const void *lab, int ldt, int64_t N, int64_t C,
+                            const void *dloss, int gdt, int mode, T *dx,
+                            unsigned long long *flag) {
+    typedef typename cuda_nn_acc<T>::type A;
+    for (int64_t r = blockIdx.x; r < N; r += gridDim.x) {
+        const T *xr = x + r * C;
+        T *yr = dx + r * C;
+        int64_t l = cuda_nn_ldi(lab, ldt, r);
+        if ((l < 0 || l >= C) && threadIdx.x == 0) atomicMin(flag, (unsigned long long)r);
+        double g = mode == XE_NONE ? cuda_nn_ld(dloss, gdt, r) : cuda_nn_ld(dloss, gdt, 0);
+        if (mode == XE_MEAN) g /= (double)N;
+        A m;
+        double s;
+        sm_row_stats<T, A>(xr, C, &m, &s);
+        A inv = (A)(1.0 / s), ga = (A)g;
+        for (int64_t k = threadIdx.x; k < C; k += blockDim.x) {
+            A p = sm_exp((A)cuda_nn_f(xr[k]) - m) * inv;
+            if (k == l) p -= (A)1;
+            yr[k] = cuda_nn_to<T>(p * ga);
+        }
+    }
+}
+
+/* Reports a label the kernels flagged (synchronizes; skipped in capture). */
+static sp_status xe_report(const char *op, sp_tensor *flag, const sp_tensor *labels, int64_t C) {
+    if (cuda_nn_capturing()) return SP_OK;
+    unsigned long long pos;
+    sp_status st = cuda_nn_flag_read(flag, &pos);
+    if (st || pos == ~0ull) return st;
+    return sp_error(SP_ERR_ARG, "%s: label %lld at position %lld out of range [0, %lld)", op,
+                    (long long)cuda_nn_index_at(labels, (int64_t)pos), (long long)pos, (long long)C);
+}
+
+sp_status cuda_sparse_softmax_cross_entropy(const sp_kernel_args *a) {
+    const char *op = "sparse_softmax_cross_entropy";
+    sp_tensor *logits = NULL, *labels = NULL, *flag = NULL, *loss = NULL, *out = a->out[0];
+    xe_reduction red = XE_MEAN;
+    sp_status st = xe_reduction_of(op, a->attrs, &red);
+    if (st || (st = xe_check(op, a->in[0], a->in[1]))) return st;
+    int64_t N = a->in[0]->shape[0], C = a->in[0]->shape[1];
+    if (sp_tensor_numel(out) != (red == XE_NONE ? N : 1))
+        return sp_error(SP_ERR_SHAPE, "%s: output has %lld elements, expected %lld", op,
+                        (long long)sp_tensor_numel(out), (long long)(red == XE_NONE ? N : 1));
+    sp_device dev = out->buf->device;
+    cudaStream_t s = cuda_stream();
+    if ((st = cuda_nn_contig(a->in[0], &logits)) || (st = cuda_nn_contig(a->in[1], &labels)))
+        goto done;
+    if (!(flag = cuda_nn_flag_new(dev))) {
+        st = sp_last_status();
+        goto done;
+    }
+    if (red != XE_NONE) {
+        int64_t n1 = N ? N : 1;
+        if (!(loss = cuda_nn_new(dev, SP_F64, 1, &n1))) {
+            st = sp_last_status();
+            goto done;
+        }
+    }
+    if (N > 0) {
+        const void *lab = (const char *)labels->buf->data + labels->offset * (int64_t)sp_dtype_size(labels->dtype);
+        switch (logits->dtype) {
+            CUDA_NN_FLOAT_CASES(logits->dtype, T, {
+                xe_fwd_rows<T><<<sm_row_blocks(N), sm_threads(C), 0, s>>>(
+                    (const T *)logits->buf->data + logits->offset, lab, labels->dtype, N, C,
+                    loss ? (double *)loss->buf->data : NULL, out->buf->data, out->dtype,
+                    red == XE_NONE, (unsigned long long *)flag->buf->data);
+            })
+        default: break;
+        }
+        if ((st = cuda_nn_launched(op))) goto done;
+    }
+    if (red != XE_NONE) {
+        xe_total<<<1, 1024, 0, s>>>((const double *)loss->buf->data, N, red == XE_MEAN,
+                                    out->buf->data, out->dtype);
+        if ((st = cuda_nn_launched(op))) goto done;
+    }
+    st = xe_report(op, flag, labels, C);
+done:
+    sp_tensor_release(logits);
+    sp_tensor_release(labels);
+    sp_tensor_release(flag);
+    sp_tensor_release(loss);
+    return st;
+}
+
+sp_status cuda_sparse_softmax_cross_entropy_backward(const sp_kernel_args *a) {
+    const char *op = "sparse_softmax_cross_entropy_backward";
+    sp_tensor *logits = NULL, *labels = NULL, *dl = NULL, *flag = NULL, *dloss = a->in[2];
+    xe_reduction red = XE_MEAN;
+    sp_status st = xe_reduction_of(op, a->attrs, &red);
+    if (st) return st;
+    if (a->out[0]->dtype != a->in[0]->dtype)
+        return sp_error(SP_ERR_DTYPE, "%s: dlogits must have the logits' dtype", op);
+    if ((st = xe_check(op, a->in[0], a->in[1]))) return st;
+    int64_t N = a->in[0]->shape[0], C = a->in[0]->shape[1];
+    if (sp_tensor_numel(dloss) != (red == XE_NONE ? N : 1) || dloss->ndim > 1 ||
+        (red != XE_NONE && dloss->ndim != 0)) {
+        char sb[128];
+        return sp_error(SP_ERR_SHAPE,
+                        "%s: dloss of shape %s does not fit reduction \"%s\" with N = %lld", op,
+                        sp_shape_str(dloss->ndim, dloss->shape, sb, sizeof sb),
+                        sp_attrs_get_str(a->attrs, "reduction", "mean"), (long long)N);
+    }
+    if (!sp_dtype_is_float(dloss->dtype) && !sp_dtype_is_int(dloss->dtype))
+        return sp_error(SP_ERR_DTYPE, "%s: dloss must be numeric, got %s", op,
+                        sp_dtype_name(dloss->dtype));
+    if (N == 0) return SP_OK; /* C == 0 with rows: every label is out of range, reported below */
+    sp_device dev = a->out[0]->buf->device;
+    cudaStream_t s = cuda_stream();
+    if ((st = cuda_nn_contig(a->in[0], &logits)) || (st = cuda_nn_contig(a->in[1], &labels)) ||
+        (st = cuda_nn_contig(dloss, &dl)))
+        goto done;
+    if (!(flag = cuda_nn_flag_new(dev))) {
+        st = sp_last_status();
+        goto done;
+    }
+    {
+        const void *lab = (const char *)labels->buf->data + labels->offset * (int64_t)sp_dtype_size(labels->dtype);
+        const void *g = (const char *)dl->buf->data + dl->offset * (int64_t)sp_dtype_size(dl->dtype);
+        switch (logits->dtype) {
+            CUDA_NN_FLOAT_CASES(logits->dtype, T, {
+                xe_bwd_rows<T><<<sm_row_blocks(N), sm_threads(C), 0, s>>>(
+                    (const T *)logits->buf->data + logits->offset, lab, labels->dtype, N, C, g,
+                    dl->dtype, (int)red, (T *)a->out[0]->buf->data,
+                    (unsigned long long *)flag->buf->data);
+            })
+        default: break;
+        }
+        if ((st = cuda_nn_launched(op))) goto done;
+    }
+    st = xe_report(op, flag, labels, C);
+done:
+    sp_tensor_release(logits);
+    sp_tensor_release(labels);
+    sp_tensor_release(dl);
+    sp_tensor_release(flag);
+    return st;
+}
