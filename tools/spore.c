@@ -35,34 +35,41 @@ static void usage(FILE *f) {
             "  help        this text\n");
 }
 
-/* Multiplies [1,2,3] by [4,5,6] elementwise and a 2x2 matmul on `dev`;
- * returns 1 when both give the known answers. */
+/* Multiplies [1,2,3] by [4,5,6] elementwise and runs a 2x2 matmul on `dev`
+ * (inputs made on the CPU and moved there, results moved back); returns 1
+ * when both give the known answers. */
 static int check_device(sp_device dev, const char *label) {
     static const float a[] = {1, 2, 3}, b[] = {4, 5, 6}, want[] = {4, 10, 18};
     int64_t n = 3, sq[2] = {2, 2};
     static const float m[] = {1, 2, 3, 4}, mm_want[] = {7, 10, 15, 22};
-    sp_tensor *x = sp_tensor_from_data(SP_F32, 1, &n, a);
-    sp_tensor *y = sp_tensor_from_data(SP_F32, 1, &n, b);
-    sp_tensor *sqm = sp_tensor_from_data(SP_F32, 2, sq, m);
-    sp_tensor *out[SP_MAX_OUTPUTS] = {0}, *mm[SP_MAX_OUTPUTS] = {0};
+    sp_tensor *h[3] = {sp_tensor_from_data(SP_F32, 1, &n, a), sp_tensor_from_data(SP_F32, 1, &n, b),
+                       sp_tensor_from_data(SP_F32, 2, sq, m)};
+    sp_tensor *d[3] = {0}, *out[SP_MAX_OUTPUTS] = {0}, *mm[SP_MAX_OUTPUTS] = {0};
+    sp_tensor *out_h = NULL, *mm_h = NULL;
     int nout = 0, ok = 0;
-    (void)dev; /* inputs are made on the CPU; other devices come with their backends */
-    if (!x || !y || !sqm) goto done;
-    sp_tensor *xy[2] = {x, y}, *mmin[2] = {sqm, sqm};
+    for (int i = 0; i < 3; i++)
+        if (!h[i] || sp_tensor_to(h[i], dev, &d[i]) != SP_OK) goto done;
+    sp_tensor *xy[2] = {d[0], d[1]}, *mmin[2] = {d[2], d[2]};
     if (sp_op_call_name("mul", 2, xy, NULL, &nout, out) != SP_OK) goto done;
     if (sp_op_call_name("matmul", 2, mmin, NULL, &nout, mm) != SP_OK) goto done;
-    char *s = sp_tensor_to_string(out[0]);
+    if (sp_tensor_to(out[0], SP_CPU, &out_h) != SP_OK || sp_tensor_to(mm[0], SP_CPU, &mm_h) != SP_OK)
+        goto done;
+    char *s = sp_tensor_to_string(out_h);
     printf("  %s: [1. 2. 3.] * [4. 5. 6.] = %s\n", label, s ? s : "?");
     free(s);
-    ok = memcmp(sp_tensor_data(out[0]), want, sizeof want) == 0 &&
-         memcmp(sp_tensor_data(mm[0]), mm_want, sizeof mm_want) == 0;
+    ok = memcmp(sp_tensor_data(out_h), want, sizeof want) == 0 &&
+         memcmp(sp_tensor_data(mm_h), mm_want, sizeof mm_want) == 0;
+    if (!ok) printf("  %s: wrong results\n", label);
 done:
     if (!ok && sp_last_error()[0]) printf("  %s: failed: %s\n", label, sp_last_error());
     sp_tensor_release(out[0]);
     sp_tensor_release(mm[0]);
-    sp_tensor_release(x);
-    sp_tensor_release(y);
-    sp_tensor_release(sqm);
+    sp_tensor_release(out_h);
+    sp_tensor_release(mm_h);
+    for (int i = 0; i < 3; i++) {
+        sp_tensor_release(h[i]);
+        sp_tensor_release(d[i]);
+    }
     return ok;
 }
 
@@ -70,20 +77,23 @@ static int run_check(void) {
     printf("Spore version: %s\n", sp_version());
     printf("backends:\n");
     printf("  cpu: %d threads, GEMM kernel %s\n", sp_get_num_threads(), cpu_sgemm_kernel_name());
-    sp_backend *cuda = sp_backend_get(SP_DEVICE_CUDA);
-    if (cuda) {
+    int have_cuda = sp_backend_get(SP_DEVICE_CUDA) != NULL;
+    if (have_cuda) {
         printf("  cuda: available\n");
     } else {
         printf("  cuda: not available (%s)\n", sp_last_error());
         sp_clear_error();
     }
     printf("checks:\n");
-    int ok = check_device(SP_CPU, "cpu");
-    if (ok) {
-        printf("Spore %s is installed successfully and works on: CPU\n", sp_version());
+    int ok_cpu = check_device(SP_CPU, "cpu");
+    int ok_cuda = have_cuda ? check_device((sp_device){SP_DEVICE_CUDA, 0}, "cuda") : 0;
+    if (ok_cpu && (!have_cuda || ok_cuda)) {
+        printf("Spore %s is installed successfully and works on: CPU%s\n", sp_version(),
+               have_cuda ? ", GPU (CUDA)" : "");
         return 0;
     }
-    printf("Spore %s does NOT work on this machine: the CPU check failed\n", sp_version());
+    printf("Spore %s does NOT work on this machine: the %s check failed\n", sp_version(),
+           ok_cpu ? "CUDA" : "CPU");
     return 1;
 }
 

@@ -26,7 +26,23 @@
  *
  * Gradients: None is zero (no contribution); add_grad sums tensors,
  * scalars, tuples item-wise and envs key-wise.  The gradient of a closure
- * or partial value is an env.  Integer values get no gradient.
+ * or partial value is an env.  Integer values get no gradient.  A Python
+ * float passed to a primitive (ops.sin(x), t * x) is a tensor to the
+ * kernel; the runtime notes which float became which tensor
+ * (ad_note_scalar), so the float argument receives that input's gradient
+ * (a 0-d tensor); math.* on Python numbers has rules of its own
+ * (_ad_math; a math function without one is an error when its gradient is
+ * needed, never a silent zero).  Every gradient has the structure of its value: the
+ * rules of add_grad and of J give each operand only its own part
+ * (_ad_add_grad, _ad_j_env), which keeps third and higher orders sound.
+ *
+ * User rules (MindSpore's Cell.bprop): a top-level function f whose
+ * module also defines a top-level f_bprop(inputs..., out, dout) is
+ * differentiated through it: J(f) = partial(_ad_custom, "f", f, f_bprop)
+ * runs f and its bprop returns f_bprop's gradients, one per input (a
+ * tuple, or a bare value for one input; None for none; a wrong count is
+ * an error at the user's call).  f's body is not differentiated, tensors
+ * f captures get no gradient, and grad of grad differentiates f_bprop.
  *
  * Errors are values as everywhere: NULL + sp_error; the VM adds the
  * source location of the node that failed.
@@ -63,6 +79,10 @@ sp_value *ad_grad_fn(const sp_value *fn, const sp_value *pos, const sp_value *we
 struct sp_attrs;
 void ad_record_op(int op, int n_in, sp_tensor *const *in, const struct sp_attrs *attrs, int n_out,
                   sp_tensor *const *out);
+/* Notes that float value v was turned into tensor t (rt_as_tensor), so
+ * that j_primal can route the gradient of t, a primitive's input, to the
+ * float argument v (no-op when not recording). */
+void ad_note_scalar(const sp_value *v, const sp_tensor *t);
 /* Builtins of builtins.def implemented in src/ad (J, call_star,
  * make_closure, closure_keys, fill_zeros, scatter/gather/head/tail of
  * tuples, getitem_grad, sens_of, and the env builtins).  Returns NULL with

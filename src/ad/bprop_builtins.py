@@ -43,6 +43,14 @@ def _ad_make_tuple(args, out, dout):
     return (env_new(),) + tuple(dout)
 
 
+def _ad_seq_convert(seq, out, dout):
+    # tuple(t) / list(t) of a sequence: the gradient passes through
+    # (gradients of lists are tuples)
+    if dout is None:
+        return (env_new(), None)
+    return (env_new(), tuple(dout))
+
+
 def _ad_seq_getitem(seq, i, dout):
     # (no `out`: an item may be a keyword argument, which a partial would
     # bind by name)
@@ -68,8 +76,33 @@ def _ad_switch(c, a, b, out, dout):
 
 
 def _ad_J(f, out, dout):
-    # J(f) has the free variables of f under the same keys
-    return (env_new(), dout)
+    return (env_new(), _ad_j_env(f, dout))
+
+
+def _ad_j_env(f, d):
+    # The gradient of f from the gradient d of J(f) (both envs).  J of a
+    # closure has f's free variables under the same keys: d itself.  J of
+    # partial(fn, b1..bk) is partial(_ad_j_partial, J(fn), (b1..bk,)),
+    # whose env holds J(fn)'s gradient at -1 and the bound tuple's at -2;
+    # f's env wants fn's keys and b_i's gradient at -i.  J of a builtin is
+    # partial(j_primal, f): a builtin has no gradient.
+    if d is None:
+        return None
+    parts = fn_parts(f)
+    if parts[0] == 0:
+        return d
+    if parts[0] == 2:
+        return None
+    r = _ad_j_env(parts[1], env_getitem(d, -1, None))
+    if r is None:
+        r = env_new()
+    db = env_getitem(d, -2, None)
+    if db is not None:
+        k = 1
+        for x in db:
+            r = env_setitem(r, 0 - k, add_grad(env_getitem(r, 0 - k, None), x))
+            k = k + 1
+    return r
 
 
 def _ad_make_keyword(name, v, dout):
@@ -107,8 +140,25 @@ def _ad_env_setitem(env, key, v, out, dout):
     return (env_new(), env_setitem(dout, key, None), None, env_getitem(dout, key, None))
 
 
+def _ad_is_zero(v):
+    if v is None:
+        return True
+    if isinstance(v, tuple):
+        for x in v:
+            if not _ad_is_zero(x):
+                return False
+        return True
+    return False
+
+
 def _ad_add_grad(a, b, out, dout):
-    return (env_new(), dout, dout)
+    da = dout
+    db = dout
+    if _ad_is_zero(a):
+        da = None
+    if _ad_is_zero(b):
+        db = None
+    return (env_new(), da, db)
 
 
 def _ad_fill_zeros(d, o, out, dout):
@@ -195,6 +245,56 @@ def _ad_s_pos(x, out, dout):
     return (env_new(), dout)
 
 
+def _ad_math(args, out, dout):
+    # math.* on Python numbers: args = ("math.<fn>", x[, y])
+    name = args[0]
+    n = len(args) - 1
+    if dout is None:
+        return (env_new(),) + _ad_nones(n + 1)
+    x = args[1]
+    if name == "math.sin":
+        d = (dout * math.cos(x),)
+    elif name == "math.cos":
+        d = (-dout * math.sin(x),)
+    elif name == "math.tan":
+        c = math.cos(x)
+        d = (dout / (c * c),)
+    elif name == "math.exp":
+        d = (dout * out,)
+    elif name == "math.log" and n == 1:
+        d = (dout / x,)
+    elif name == "math.log2":
+        d = (dout / (x * math.log(2.0)),)
+    elif name == "math.log10":
+        d = (dout / (x * math.log(10.0)),)
+    elif name == "math.sqrt":
+        d = (dout * 0.5 / out,)
+    elif name == "math.tanh":
+        d = (dout * (1.0 - out * out),)
+    elif name == "math.erf":
+        d = (dout * 1.1283791670955126 * math.exp(-x * x),)
+    elif name == "math.fabs":
+        if x < 0:
+            d = (-dout,)
+        else:
+            d = (dout,)
+    elif name == "math.pow":
+        y = args[2]
+        dy = None
+        if x > 0:
+            dy = dout * out * math.log(x)
+        d = (dout * y * math.pow(x, y - 1.0), dy)
+    elif name == "math.atan2":
+        y = args[2]
+        r2 = x * x + y * y
+        d = (dout * y / r2, -dout * x / r2)
+    elif name == "math.floor" or name == "math.ceil" or name == "math.trunc" or name == "math.isnan" or name == "math.isinf" or name == "math.isfinite":
+        d = _ad_nones(n)
+    else:
+        raise TypeError("cannot differentiate " + name + ": it has no gradient rule (use the ops.* function)")
+    return (env_new(), None) + d
+
+
 # ---- primitives -------------------------------------------------------------
 
 def _ad_prim(rule, ins, kws, pos, n, out, dout):
@@ -204,6 +304,29 @@ def _ad_prim(rule, ins, kws, pos, n, out, dout):
     if not isinstance(r, tuple):
         r = (r,)
     return (env_new(),) + scatter_tuple(r, pos, n)
+
+
+# ---- user-defined backward rules -----------------------------------------------
+# J of a top-level function f whose module also defines f_bprop (MindSpore's
+# Cell.bprop): f runs as usual, and its bprop is
+# f_bprop(inputs..., out, dout) -> a tuple with one gradient per input (a
+# single value for a one-input function; None for no gradient).  f's body
+# is not differentiated; f_bprop is ordinary code, so grad of grad
+# differentiates f_bprop itself.  Tensors f captures get no gradient.
+
+def _ad_custom(name, f, bfn, *args):
+    out = call_star(f, args)
+
+    def back(dout):
+        r = call_star(bfn, args + (out, fill_zeros(dout, out)))
+        if not isinstance(r, tuple):
+            r = (r,)
+        if len(r) != len(args):
+            raise TypeError(name + "_bprop returned " + str(len(r)) + " gradient(s) for the " + str(len(args)) +
+                            " input(s) of " + name + " (it must return a tuple with one per input, None for none)")
+        return (env_new(),) + r
+
+    return (out, back)
 
 
 # ---- J of call_star (so K sees through the spreading) ------------------------
@@ -322,13 +445,13 @@ def _ad_jj_primal(f, *args):
         bound = info[1]
         nb = len(bound)
         d_total = d_out
-        if code != 3:
+        if code != 3 and code != 4:
             d_total = add_grad(d_out, env_getitem(d_bp, 0 - nb, None))
         if d_total is None:
             d = _ad_nones(n)
         else:
             d = tuple_tail(bp(d_total), 1)
-        if code == 0:
+        if code == 0 or code == 4:
             extra = ()
             for i in range(n):
                 extra = extra + (env_getitem(d_bp, 0 - i - 1, None),)

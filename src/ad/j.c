@@ -40,6 +40,11 @@ typedef struct recorder {
     sp_value **recs;
     int n, cap;
     int failed;
+    /* float arguments turned into tensors: scal_v[i] became scal_t[i]
+     * (retained, so the address cannot be reused while recording) */
+    const sp_value **scal_v;
+    sp_tensor **scal_t;
+    int n_scal, cap_scal;
 } recorder;
 
 static _Thread_local recorder *tls_rec;
@@ -115,9 +120,32 @@ void ad_record_op(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs,
     else r->recs[r->n++] = rec;
 }
 
+void ad_note_scalar(const sp_value *v, const sp_tensor *t) {
+    recorder *r = tls_rec;
+    if (!r || r->failed) return;
+    if (r->n_scal == r->cap_scal) {
+        int cap = r->cap_scal ? r->cap_scal * 2 : 4;
+        const sp_value **nv = realloc(r->scal_v, sizeof *nv * (size_t)cap);
+        if (nv) r->scal_v = nv;
+        sp_tensor **nt = nv ? realloc(r->scal_t, sizeof *nt * (size_t)cap) : NULL;
+        if (!nt) {
+            r->failed = 1;
+            return;
+        }
+        r->scal_t = nt;
+        r->cap_scal = cap;
+    }
+    sp_tensor_retain((sp_tensor *)t);
+    r->scal_v[r->n_scal] = v;
+    r->scal_t[r->n_scal++] = (sp_tensor *)t;
+}
+
 static void rec_free(recorder *r) {
     for (int i = 0; i < r->n; i++) sp_value_release(r->recs[i]);
     free(r->recs);
+    for (int i = 0; i < r->n_scal; i++) sp_tensor_release(r->scal_t[i]);
+    free(r->scal_v);
+    free(r->scal_t);
 }
 
 /* ---- small helpers ------------------------------------------------------------- */
@@ -155,11 +183,34 @@ static sp_value *pair_with_rule_args(sp_value *out, const char *rule, int n, sp_
 
 /* ---- J --------------------------------------------------------------------------- */
 
+/* The user's backward rule for g: the top-level function <name>_bprop of
+ * g's module, when g is a top-level function of a user module; else NULL. */
+static sp_value *custom_bprop_of(const sp_graph *g) {
+    const sp_module *m = g->module;
+    if (g->parent || !g->name || !m || (m->file && !strcmp(m->file, "<bprop>"))) return NULL;
+    size_t len = strlen(g->name);
+    for (int i = 0; i < m->n_globals; i++) {
+        const char *nm = m->global_names[i];
+        if (nm && strlen(nm) == len + 6 && !strncmp(nm, g->name, len) && !strcmp(nm + len, "_bprop") &&
+            m->global_values[i] && m->global_values[i]->kind == SP_V_GRAPH)
+            return m->global_values[i];
+    }
+    return NULL;
+}
+
 sp_value *ad_j(const sp_value *f) {
     switch (f->kind) {
     case SP_V_GRAPH:
     case SP_V_CLOSURE: {
         sp_graph *g = f->kind == SP_V_GRAPH ? f->u.graph : f->u.closure.graph;
+        sp_value *custom = custom_bprop_of(g);
+        if (custom) {
+            /* partial(_ad_custom, f, f_bprop): runs f, and its bprop calls f_bprop */
+            sp_value *b[3] = {sp_value_str(g->name, strlen(g->name)), (sp_value *)f, custom};
+            sp_value *r = b[0] ? rule_partial("_ad_custom", 3, b) : NULL;
+            sp_value_release(b[0]);
+            return r;
+        }
         sp_graph *kg = ad_k(g);
         if (!kg) return NULL;
         if (f->kind == SP_V_GRAPH) return sp_value_graph(kg);
@@ -216,6 +267,15 @@ static const char *builtin_rule(int id, int n, sp_value *const *a, const sp_valu
     case RT_B_GETITEM:
         if ((a[0]->kind == SP_V_TUPLE || a[0]->kind == SP_V_LIST) && (a[1]->kind == SP_V_INT)) return "_ad_seq_getitem";
         return NULL;
+    case RT_B_TUPLE:
+    case RT_B_LIST:
+        return n == 1 && (a[0]->kind == SP_V_TUPLE || a[0]->kind == SP_V_LIST) ? "_ad_seq_convert" : NULL;
+    case RT_B_API:
+        /* math.* on Python numbers runs no primitive: its rule is _ad_math */
+        if (n >= 1 && a[0]->kind == SP_V_STR && !strncmp(a[0]->u.str.s, "math.", 5) &&
+            (out->kind == SP_V_FLOAT || out->kind == SP_V_BOOL))
+            return "_ad_math";
+        return NULL;
     case RT_B_SWITCH: return "_ad_switch";
     case RT_B_J: return "_ad_J";
     case RT_B_MAKE_KEYWORD: return "_ad_make_keyword";
@@ -259,7 +319,7 @@ static const char *builtin_rule(int id, int n, sp_value *const *a, const sp_valu
 /* Rules that take the arguments as one tuple (variadic builtins). */
 static int rule_takes_tuple(const char *rule) {
     return !strcmp(rule, "_ad_make_tuple") || !strcmp(rule, "_ad_partial") || !strcmp(rule, "_ad_make_closure") ||
-           !strcmp(rule, "_ad_zero");
+           !strcmp(rule, "_ad_zero") || !strcmp(rule, "_ad_math");
 }
 
 /* Builtins whose tensor work is recorded (operators with a tensor
@@ -285,11 +345,14 @@ static sp_value *call_f(const sp_value *f, int n, sp_value *const *a) {
  * by an earlier input (used[]), else the first match.  x * x and
  * x * stop_gradient(x) pass one tensor twice, and each argument must get
  * its own input's gradient. */
-static int arg_pos(int n, sp_value *const *a, const sp_tensor *t, unsigned char *used) {
+static int arg_pos(int n, sp_value *const *a, const sp_tensor *t, unsigned char *used, const recorder *rec) {
     int first = -1;
+    const sp_value *scal = NULL; /* the float argument t was made from, if any */
+    for (int i = 0; i < rec->n_scal && !scal; i++)
+        if (rec->scal_t[i] == t) scal = rec->scal_v[i];
     for (int j = 0; j < n; j++) {
         const sp_value *v = a[j]->kind == SP_V_KEYWORD ? a[j]->u.kw.value : a[j];
-        if (v->kind != SP_V_TENSOR || v->u.tensor != t) continue;
+        if (!(scal && v == scal) && (v->kind != SP_V_TENSOR || v->u.tensor != t)) continue;
         if (first < 0) first = j;
         if (j < 256 && !used[j]) {
             used[j] = 1;
@@ -330,7 +393,7 @@ static sp_value *recorded_bprop(const sp_value *f, int n, sp_value *const *a, sp
             int k, m = ins->u.seq.n;
             unsigned char used[256] = {0};
             for (k = 0; k < m; k++)
-                if (!(pos[k] = sp_value_int(arg_pos(n, a, ins->u.seq.items[k]->u.tensor, used)))) break;
+                if (!(pos[k] = sp_value_int(arg_pos(n, a, ins->u.seq.items[k]->u.tensor, used, rec)))) break;
             sp_value *pt = k == m ? sp_value_tuple(m, pos) : NULL;
             for (int i = 0; i < k; i++) sp_value_release(pos[i]);
             sp_value *nv = sp_value_int(n);
@@ -822,14 +885,16 @@ sp_value *ad_builtin_call(int id, int n, sp_value *const *a, int *handled) {
     case RT_B_BPROP_INFO: {
         /* how a bprop partial of j_primal binds its arguments (see
          * _ad_jj_primal): 0 (args..., out), 1 ((args), out), 2 _ad_prim,
-         * 3 anything else (no gradient through the bound values) */
+         * 3 anything else (no gradient through the bound values), 4
+         * (args...) without out */
         const sp_value *p = a[0];
         int code = 3;
         if (p->kind == SP_V_PARTIAL && p->u.partial.fn->kind == SP_V_GRAPH) {
             const char *nm = p->u.partial.fn->u.graph->name;
             if (!strcmp(nm, "_ad_prim")) code = 2;
+            else if (!strcmp(nm, "_ad_seq_getitem")) code = 4;
             else if (!strcmp(nm, "_ad_make_tuple") || !strcmp(nm, "_ad_partial") || !strcmp(nm, "_ad_make_closure") ||
-                     !strcmp(nm, "_ad_zero"))
+                     !strcmp(nm, "_ad_zero") || !strcmp(nm, "_ad_math"))
                 code = 1;
             else if (strcmp(nm, "_ad_make_keyword") != 0 && !strncmp(nm, "_ad_", 4))
                 code = 0;
@@ -840,6 +905,16 @@ sp_value *ad_builtin_call(int id, int n, sp_value *const *a, int *handled) {
         sp_value *r = items[0] && items[1] ? sp_value_tuple(2, items) : NULL;
         sp_value_release(items[0]);
         sp_value_release(items[1]);
+        return r;
+    }
+    case RT_B_FN_PARTS: {
+        const sp_value *f = a[0];
+        int code = f->kind == SP_V_GRAPH || f->kind == SP_V_CLOSURE ? 0 : f->kind == SP_V_PARTIAL ? 1 : 2;
+        sp_value *items[3] = {sp_value_int(code), code == 1 ? f->u.partial.fn : (sp_value *)f,
+                              code == 1 ? sp_value_tuple(f->u.partial.n, f->u.partial.args) : sp_value_tuple(0, NULL)};
+        sp_value *r = items[0] && items[2] ? sp_value_tuple(3, items) : NULL;
+        sp_value_release(items[0]);
+        sp_value_release(items[2]);
         return r;
     }
     default: *handled = 0; return NULL;

@@ -111,9 +111,10 @@ static void backend_cuda_load(void) {
     if (env && *env && backend_cuda_try(env, &len)) return;
     if (backend_cuda_try("libspore_cuda.so", &len)) return;
     static const char head[] = "libspore_cuda.so was not found or could not be loaded (";
-    char tried[sizeof backend_cuda_why - sizeof head - 2];
-    snprintf(tried, sizeof tried, "%s", backend_cuda_why);
-    snprintf(backend_cuda_why, sizeof backend_cuda_why, "%s%s)", head, tried);
+    char tried[sizeof backend_cuda_why];
+    memcpy(tried, backend_cuda_why, sizeof tried);
+    int room = (int)(sizeof backend_cuda_why - sizeof head - 1); /* keeps the ')' */
+    snprintf(backend_cuda_why, sizeof backend_cuda_why, "%s%.*s)", head, room, tried);
 }
 
 int sp_cuda_available(void) { return sp_backend_get(SP_DEVICE_CUDA) != NULL; }

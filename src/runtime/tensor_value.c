@@ -54,8 +54,12 @@ static int64_t scalar_i64(const sp_value *v) { return v->kind == SP_V_INT ? v->u
 static sp_tensor *scalar_tensor(const sp_value *v, sp_dtype d) {
     sp_tensor *t = sp_tensor_new(d, 0, NULL, SP_CPU);
     if (!t) return NULL;
-    if (v->kind == SP_V_FLOAT) sp_store_f64(d, sp_tensor_data(t), v->u.f);
-    else sp_store_i64(d, sp_tensor_data(t), scalar_i64(v));
+    if (v->kind == SP_V_FLOAT) {
+        sp_store_f64(d, sp_tensor_data(t), v->u.f);
+        ad_note_scalar(v, t); /* a float argument of a differentiated call carries a gradient */
+    } else {
+        sp_store_i64(d, sp_tensor_data(t), scalar_i64(v));
+    }
     return t;
 }
 
@@ -145,7 +149,9 @@ sp_tensor *rt_as_tensor(const sp_value *v, int weak, const char *what) {
         sp_tensor_retain(v->u.tensor);
         return v->u.tensor;
     }
-    if (rt_is_scalar(v)) return scalar_tensor(v, weak >= 0 ? (sp_dtype)weak : default_dtype(v));
+    if (rt_is_scalar(v)) {
+        return scalar_tensor(v, weak >= 0 ? (sp_dtype)weak : default_dtype(v));
+    }
     if (v->kind == SP_V_TUPLE || v->kind == SP_V_LIST) return rt_tensor_from_data(v, -1, what);
     sp_error(SP_ERR_TYPE, "%s: expected a Tensor, got %s", what, sp_value_kind_name(v));
     return NULL;

@@ -1,6 +1,5 @@
-# Grad of grad: second derivatives of tensor and float functions.
-# (Third derivatives do not work yet: an env reaches a rule that expects
-# a tensor or float gradient.)
+# Grad of grad: second derivatives of tensor and float functions (third
+# derivatives and a Hessian-vector product: third.py).
 import spore
 from spore import ops
 
