@@ -61,11 +61,11 @@ def setup():
         import pytest  # noqa: F401  (test_ops imports it; only its decorators are used)
     except ImportError:
         import types
-        stub = types.ModuleType("pytest")
-        stub.param = lambda *a, **k: a
-        stub.fail = lambda msg: (_ for _ in ()).throw(AssertionError(msg))
-        stub.mark = types.SimpleNamespace(parametrize=lambda *a, **k: (lambda f: f))
-        sys.modules["pytest"] = stub
+        shim = types.ModuleType("pytest")
+        shim.param = lambda *a, **k: a
+        shim.fail = lambda msg: (_ for _ in ()).throw(AssertionError(msg))
+        shim.mark = types.SimpleNamespace(parametrize=lambda *a, **k: (lambda f: f))
+        sys.modules["pytest"] = shim
     import numpy as np
     import spore_ct as sp
     import test_ops
