@@ -8,6 +8,10 @@
  * as numpy would) and `ir FILE.py` (print the IR text; with --roundtrip,
  * print, parse the text back and print again, failing when the two texts
  * differ -- the check the test suite runs over the whole program corpus).
+ * Both take `--passes a,b,c`: the optimization passes (src/compiler) run
+ * on the module first, to a fixed point; `ir` then prints the optimized
+ * IR, and reads IR text instead of source when FILE ends in .ir, so a
+ * pass can be tried on a hand-written graph.
  * Every failure prints the library's error message (for program errors:
  * file:line:col, the source line and a caret) and exits non-zero; nothing
  * here aborts.
@@ -18,6 +22,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/gemm.h"
+#include "compiler/pass.h"
 #include "frontend/frontend.h"
 #include "runtime/vm.h"
 #include "spore/spore.h"
@@ -26,10 +31,11 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: spore <command> [args]\n"
             "commands:\n"
-            "  run FILE.py [--entry main] [--threads N]\n"
+            "  run FILE.py [--entry main] [--threads N] [--passes LIST]\n"
             "              compile FILE.py and run its entry function; print what it returns\n"
-            "  ir FILE.py [--entry main] [--roundtrip]\n"
+            "  ir FILE.py|FILE.ir [--entry main] [--roundtrip] [--passes LIST]\n"
             "              print the IR of FILE.py (--roundtrip: print, parse, print, compare)\n"
+            "              --passes a,b,c: optimize first (inline, beta, switch_const, dce, ...)\n"
             "  run-check   check the installation: backends and a small computation on each\n"
             "  version     print the version\n"
             "  help        this text\n");
@@ -99,7 +105,7 @@ static int run_check(void) {
 
 /* The options of `run` and `ir`.  Returns 0, or 2 after a usage message. */
 typedef struct cli_opts {
-    const char *file, *entry;
+    const char *file, *entry, *passes;
     int threads, roundtrip;
 } cli_opts;
 
@@ -111,6 +117,10 @@ static int parse_opts(int argc, char **argv, int allow_roundtrip, cli_opts *o) {
             o->entry = argv[++i];
         } else if (!strncmp(a, "--entry=", 8)) {
             o->entry = a + 8;
+        } else if (!strcmp(a, "--passes") && i + 1 < argc) {
+            o->passes = argv[++i];
+        } else if (!strncmp(a, "--passes=", 9)) {
+            o->passes = a + 9;
         } else if ((!strcmp(a, "--threads") && i + 1 < argc) || !strncmp(a, "--threads=", 10)) {
             const char *v = a[9] == '=' ? a + 10 : argv[++i];
             char *end;
@@ -147,12 +157,60 @@ static int fail(void) {
     return 1;
 }
 
+/* The module of o->file: IR text for a name ending in .ir (parsed,
+ * finalized, verified), else compiled from source; then o->passes, when
+ * given.  NULL + error on failure. */
+static sp_module *load_module(const cli_opts *o) {
+    sp_module *m = NULL;
+    size_t k = strlen(o->file);
+    if (k > 3 && !strcmp(o->file + k - 3, ".ir")) {
+        FILE *f = fopen(o->file, "rb");
+        if (!f) {
+            sp_error(SP_ERR_IO, "%s: cannot open", o->file);
+            return NULL;
+        }
+        char *text = NULL;
+        size_t n = 0, cap = 0;
+        for (;;) {
+            if (n + 4096 + 1 > cap) {
+                cap = cap ? cap * 2 : 8192;
+                char *p = realloc(text, cap);
+                if (!p) {
+                    free(text);
+                    fclose(f);
+                    sp_error(SP_ERR_NOMEM, "%s: out of memory reading", o->file);
+                    return NULL;
+                }
+                text = p;
+            }
+            size_t r = fread(text + n, 1, 4096, f);
+            n += r;
+            if (r < 4096) break;
+        }
+        fclose(f);
+        text[n] = 0;
+        m = sp_module_parse_ir(text, o->file);
+        free(text);
+        if (m && (ir_module_finalize(m) != SP_OK || sp_module_verify(m) != SP_OK)) {
+            sp_module_free(m);
+            return NULL;
+        }
+    } else {
+        m = sp_frontend_compile_file(o->file, NULL);
+    }
+    if (m && o->passes && sp_passes_run(m, o->passes, 16) != SP_OK) {
+        sp_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static int cmd_run(int argc, char **argv) {
     cli_opts o;
     int rc = parse_opts(argc, argv, 0, &o);
     if (rc) return rc;
     if (o.threads && sp_set_num_threads(o.threads) != SP_OK) return fail();
-    sp_module *m = sp_frontend_compile_file(o.file, NULL);
+    sp_module *m = load_module(&o);
     if (!m) return fail();
     sp_value *v = sp_vm_run(m, o.entry, 0, NULL);
     if (!v) {
@@ -216,7 +274,7 @@ static int cmd_ir(int argc, char **argv) {
     cli_opts o;
     int rc = parse_opts(argc, argv, 1, &o);
     if (rc) return rc;
-    sp_module *m = sp_frontend_compile_file(o.file, NULL), *m2 = NULL;
+    sp_module *m = load_module(&o), *m2 = NULL;
     if (!m) return fail();
     char *text = ir_text(m, o.entry), *text2 = NULL;
     if (!text) {
