@@ -16,6 +16,11 @@
  * [C, H*W] planes already are the columns (when the input's planes are
  * packed), and backprop input writes dx straight from the GEMM.
  *
+ * Few output channels (O <= 16, float32, one group, an AVX2 CPU: LeNet)
+ * skip the column matrix for forward and the filter gradient: direct
+ * kernels put the channels in vector lanes over a zero-padded copy of each
+ * image (see "small-O direct kernels" below).
+ *
  * Small outputs (P < 512, the deep ResNet layers, LeNet's second layer) put
  * several images' columns side by side, so the GEMM sees a wide matrix
  * rather than a 7x7 or 10x10 one.
@@ -41,6 +46,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <strings.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "backend/cpu/conv.h"
 #include "backend/cpu/cpu.h"
@@ -560,6 +568,9 @@ struct conv_job {
     int64_t nitems, nslots, slot_bytes; /* tasks, scratch slots */
     char *scratch;
     conv_item_fn fn;
+    /* small-O direct kernels (conv_small_o_ok) */
+    const float *wt;        /* forward: weight as [R, L], lanes O..L-1 zero */
+    int64_t L, Hp, Wp;      /* lanes (8 or 16), padded image height, width */
 };
 
 static void conv_task_range(void *ctx, int64_t b, int64_t e) {
@@ -634,6 +645,273 @@ static void conv_plan_images(conv_job *j) {
     j->nslots = conv_slots(j->nitems, split);
 }
 
+/* ---- small-O direct kernels (AVX2) -----------------------------------------
+ *
+ * With few output channels (LeNet's 6 and 16) the GEMM's M side is one or
+ * three microkernel panels and the im2col copy, written once and packed
+ * again by the GEMM, costs more than the arithmetic.  For O <= 16, float32,
+ * one group, these kernels skip the column matrix: each image is copied once
+ * into a zero-padded buffer, and the output channels are the vector lanes
+ * (8 or 16, L), so one broadcast input pixel feeds all of them.
+ *
+ *   forward  y[o, p]   = sum over r = (c, i, j) in order of x_pad[...] * wt[r][o]
+ *   filter   dw[o, r]  = sum over images in order, each a sum over p in order,
+ *                        of x_pad[...] * dyT[p][o]
+ *
+ * Each output is a fixed-order sum (the tile and lane layout follow the
+ * shapes, never the thread count), so results stay thread-count-free; the
+ * filter gradient keeps the GEMM path's batch chunks and partial order. */
+
+#define CONV_SMALL_O 16
+#ifndef CONV_TW8
+#define CONV_TW8 8
+#endif
+/* Padded-image elements one direct task may copy (else the GEMM path). */
+#define CONV_PAD_CAP ((int64_t)4 << 20)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CONV_HAVE_AVX2 1
+#define CONV_AVX2 __attribute__((target("avx2,fma")))
+#define CONV_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
+#else
+#define CONV_HAVE_AVX2 0
+#endif
+
+/* Slack floats after a padded image: a forward tile past the end of a row
+ * reads at most (tile - 1) * stride beyond it. */
+static int64_t conv_pad_slack(const conv_geom *g) { return 16 * g->win.stride[1] + 16; }
+
+/* Whether the direct kernels take this call. */
+static int conv_small_o_ok(const conv_geom *g) {
+#if CONV_HAVE_AVX2
+    if (g->dt != SP_F32 || g->G != 1 || g->O < 1 || g->O > CONV_SMALL_O || g->P == 0 ||
+        g->C == 0 || !sp_cpu_has_avx2_fma())
+        return 0;
+    const cpu_window *w = &g->win;
+    int64_t Hp = g->H + w->pad_lo[0] + w->pad_hi[0], Wp = g->W + w->pad_lo[1] + w->pad_hi[1];
+    if (Hp > CONV_PAD_CAP || Wp > CONV_PAD_CAP || g->R > CONV_PAD_CAP) return 0;
+    if (g->C * Hp * Wp + conv_pad_slack(g) > CONV_PAD_CAP) return 0;
+    return g->P * 16 <= CONV_PAD_CAP;
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
+static void conv_small_o_setup(conv_job *j) {
+    const conv_geom *g = &j->g;
+    j->L = g->O <= 8 ? 8 : 16;
+    j->Hp = g->H + g->win.pad_lo[0] + g->win.pad_hi[0];
+    j->Wp = g->W + g->win.pad_lo[1] + g->win.pad_hi[1];
+}
+
+/* Padded-image bytes (with slack), 64-byte rounded. */
+static int64_t conv_pad_bytes(const conv_job *j) {
+    return conv_round64((j->g.C * j->Hp * j->Wp + conv_pad_slack(&j->g)) * 4);
+}
+
+/* One image of x (strides xs[0..2]) into the zero-padded [C, Hp, Wp] buffer. */
+static void conv_pad_image(const conv_job *j, const char *x, const int64_t *xs, float *xp) {
+    const conv_geom *g = &j->g;
+    int64_t n = g->C * j->Hp * j->Wp;
+    memset(xp, 0, (size_t)((n + conv_pad_slack(g)) * 4));
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t h = 0; h < g->H; h++)
+            copy_run(4,
+                     (char *)(xp + (c * j->Hp + h + g->win.pad_lo[0]) * j->Wp + g->win.pad_lo[1]),
+                     x + (c * xs[0] + h * xs[1]) * 4, xs[2], g->W);
+}
+
+#if CONV_HAVE_AVX2
+/* r[i][k] <- r[k][i] for an 8x8 block. */
+CONV_AVX2_INLINE void conv_transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* Output pixels ow0 .. ow0+TW-1 of row oh (only `valid` of them stored), all
+ * O channels, NV vectors of 8 lanes. */
+CONV_AVX2_INLINE void conv_fwd_tile(const conv_job *j, const float *xp, int64_t oh, int64_t ow0,
+                                    int64_t valid, float *y, const int NV, const int TW) {
+    const conv_geom *g = &j->g;
+    const cpu_window *w = &g->win;
+    const int64_t s1 = w->stride[1], d1 = w->dil[1], L = j->L;
+    __m256 acc[16][2];
+    for (int t = 0; t < TW; t++)
+        for (int v = 0; v < NV; v++) acc[t][v] = _mm256_setzero_ps();
+    const float *wr = j->wt;
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t i = 0; i < g->kh; i++) {
+            const float *row =
+                xp + (c * j->Hp + oh * w->stride[0] + i * w->dil[0]) * j->Wp + ow0 * s1;
+            for (int64_t jj = 0; jj < g->kw; jj++, wr += L) {
+                const float *xr = row + jj * d1;
+                __m256 wv[2];
+                for (int v = 0; v < NV; v++) wv[v] = _mm256_load_ps(wr + 8 * v);
+                for (int t = 0; t < TW; t++) {
+                    __m256 xv = _mm256_broadcast_ss(xr + t * s1);
+                    for (int v = 0; v < NV; v++) acc[t][v] = _mm256_fmadd_ps(xv, wv[v], acc[t][v]);
+                }
+            }
+        }
+    if (NV == 1 && TW == 8) {
+        /* 8 pixels x 8 channels: transpose in registers, then one
+         * (masked) row store per channel */
+        __m256 r[8];
+        for (int t = 0; t < 8; t++) r[t] = acc[t][0];
+        conv_transpose8(r);
+        float *yo = y + oh * g->Wo + ow0;
+        if (valid == 8) {
+            for (int64_t o = 0; o < g->O; o++) _mm256_storeu_ps(yo + o * g->P, r[o]);
+        } else {
+            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)valid),
+                                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            for (int64_t o = 0; o < g->O; o++) _mm256_maskstore_ps(yo + o * g->P, mask, r[o]);
+        }
+        return;
+    }
+    float tmp[16 * 16] __attribute__((aligned(32)));
+    for (int t = 0; t < TW; t++)
+        for (int v = 0; v < NV; v++) _mm256_store_ps(tmp + t * L + 8 * v, acc[t][v]);
+    float *yo = y + oh * g->Wo + ow0;
+    for (int64_t o = 0; o < g->O; o++)
+        for (int64_t t = 0; t < valid; t++) yo[o * g->P + t] = tmp[t * L + o];
+}
+
+CONV_AVX2 static void conv_fwd_direct_image(const conv_job *j, const float *xp, float *y) {
+    const conv_geom *g = &j->g;
+    const int64_t TW = j->L == 8 ? CONV_TW8 : 6;
+    for (int64_t oh = 0; oh < g->Ho; oh++)
+        for (int64_t ow = 0; ow < g->Wo; ow += TW) {
+            int64_t valid = g->Wo - ow < TW ? g->Wo - ow : TW;
+            if (j->L == 8)
+                conv_fwd_tile(j, xp, oh, ow, valid, y, 1, CONV_TW8);
+            else
+                conv_fwd_tile(j, xp, oh, ow, valid, y, 2, 6);
+        }
+}
+
+/* Taps j0 .. j0+JB-1 of row (c, i): dwt rows += sum over p of x * dyT[p]. */
+CONV_AVX2_INLINE void conv_bwf_block(const conv_job *j, const float *xp, const float *dyt,
+                                     int64_t c, int64_t i, int64_t j0, float *dwt, const int NV,
+                                     const int JB) {
+    const conv_geom *g = &j->g;
+    const cpu_window *w = &g->win;
+    const int64_t s1 = w->stride[1], d1 = w->dil[1], L = j->L;
+    float *dr = dwt + ((c * g->kh + i) * g->kw + j0) * L;
+    __m256 acc[6][2];
+    for (int t = 0; t < JB; t++)
+        for (int v = 0; v < NV; v++) acc[t][v] = _mm256_load_ps(dr + t * L + 8 * v);
+    for (int64_t oh = 0; oh < g->Ho; oh++) {
+        const float *row =
+            xp + (c * j->Hp + oh * w->stride[0] + i * w->dil[0]) * j->Wp + j0 * d1;
+        const float *dyr = dyt + oh * g->Wo * L;
+        for (int64_t ow = 0; ow < g->Wo; ow++) {
+            __m256 dv[2];
+            for (int v = 0; v < NV; v++) dv[v] = _mm256_load_ps(dyr + ow * L + 8 * v);
+            const float *xr = row + ow * s1;
+            for (int t = 0; t < JB; t++) {
+                __m256 xv = _mm256_broadcast_ss(xr + t * d1);
+                for (int v = 0; v < NV; v++) acc[t][v] = _mm256_fmadd_ps(xv, dv[v], acc[t][v]);
+            }
+        }
+    }
+    for (int t = 0; t < JB; t++)
+        for (int v = 0; v < NV; v++) _mm256_store_ps(dr + t * L + 8 * v, acc[t][v]);
+}
+
+#define CONV_BWF_CASE(nv, jb)                                                   \
+    case jb:                                                                    \
+        conv_bwf_block(j, xp, dyt, c, i, j0, dwt, nv, jb);                      \
+        break;
+
+CONV_AVX2 static void conv_bwf_direct_image(const conv_job *j, const float *xp, const float *dyt,
+                                            float *dwt) {
+    const conv_geom *g = &j->g;
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j0 = 0; j0 < g->kw; j0 += 6) {
+                int jb = g->kw - j0 < 6 ? (int)(g->kw - j0) : 6;
+                if (j->L == 8) {
+                    switch (jb) {
+                        CONV_BWF_CASE(1, 1) CONV_BWF_CASE(1, 2) CONV_BWF_CASE(1, 3)
+                        CONV_BWF_CASE(1, 4) CONV_BWF_CASE(1, 5) default:
+                        conv_bwf_block(j, xp, dyt, c, i, j0, dwt, 1, 6);
+                    }
+                } else {
+                    switch (jb) {
+                        CONV_BWF_CASE(2, 1) CONV_BWF_CASE(2, 2) CONV_BWF_CASE(2, 3)
+                        CONV_BWF_CASE(2, 4) CONV_BWF_CASE(2, 5) default:
+                        conv_bwf_block(j, xp, dyt, c, i, j0, dwt, 2, 6);
+                    }
+                }
+            }
+}
+#endif
+
+/* Forward tasks [t0, t1): one image each. */
+static void conv_fwd_direct(const conv_job *j, int64_t t0, int64_t t1, char *s, int par) {
+    (void)par;
+#if CONV_HAVE_AVX2
+    const conv_geom *g = &j->g;
+    float *xp = (float *)s;
+    for (int64_t n = t0; n < t1; n++) {
+        conv_pad_image(j, j->x + n * j->xs[0] * 4, j->xs + 1, xp);
+        conv_fwd_direct_image(j, xp, (float *)j->out + n * g->O * g->P);
+    }
+#else
+    (void)j, (void)t0, (void)t1, (void)s;
+#endif
+}
+
+/* Filter chunk c: its images summed in order into dwT [R, L], then written
+ * as [O, Kc] into the chunk's partial. */
+static void conv_bwf_direct_chunk(const conv_job *j, int64_t c, char *s) {
+#if CONV_HAVE_AVX2
+    const conv_geom *g = &j->g;
+    const int64_t L = j->L, wsize = g->O * g->Kc;
+    int64_t n0 = c * g->N / j->nchunks, n1 = (c + 1) * g->N / j->nchunks;
+    float *dw = (float *)(c == 0 ? j->out : j->parts + (c - 1) * wsize * 4);
+    float *xp = (float *)s, *dyt = (float *)(s + conv_pad_bytes(j));
+    float *dwt = dyt + conv_round64(g->P * L);
+    memset(dwt, 0, (size_t)(g->R * L * 4));
+    for (int64_t n = n0; n < n1; n++) {
+        conv_pad_image(j, j->x + n * j->xs[0] * 4, j->xs + 1, xp);
+        const float *dyn = (const float *)j->dy + n * j->dys[0];
+        memset(dyt, 0, (size_t)(g->P * L * 4));
+        for (int64_t o = 0; o < g->O; o++)
+            for (int64_t oh = 0; oh < g->Ho; oh++) {
+                const float *src = dyn + o * j->dys[1] + oh * j->dys[2];
+                float *dst = dyt + oh * g->Wo * L + o;
+                for (int64_t ow = 0; ow < g->Wo; ow++) dst[ow * L] = src[ow * j->dys[3]];
+            }
+        conv_bwf_direct_image(j, xp, dyt, dwt);
+    }
+    for (int64_t o = 0; o < g->O; o++)
+        for (int64_t r = 0; r < g->R; r++) dw[o * g->Kc + r] = dwt[r * L + o];
+#else
+    (void)j, (void)c, (void)s;
+#endif
+}
+
+static void conv_bwf_direct_chunks(const conv_job *j, int64_t c0, int64_t c1, char *s, int par) {
+    (void)par;
+    for (int64_t c = c0; c < c1; c++) conv_bwf_direct_chunk(j, c, s);
+}
+
 /* ---- conv2d ---------------------------------------------------------------- */
 
 /* Tasks [t0, t1): images [t0*nb, t1*nb) in blocks of nb, their columns side
@@ -690,6 +968,28 @@ sp_status cpu_conv2d(const sp_kernel_args *a) {
     memcpy(j.xs, x->strides, sizeof j.xs);
     j.w = sp_tensor_data(wc);
     j.out = sp_tensor_data(y);
+    if (conv_small_o_ok(g)) {
+        conv_small_o_setup(&j);
+        size_t wcap = 0;
+        float *wt = scratch_get((size_t)(g->R * j.L * 4), &wcap);
+        if (!wt) {
+            sp_tensor_release(wc);
+            return sp_error(SP_ERR_NOMEM, "%s: no memory for the transposed weight", op);
+        }
+        const float *wsrc = (const float *)j.w;
+        memset(wt, 0, (size_t)(g->R * j.L * 4));
+        for (int64_t o = 0; o < g->O; o++)
+            for (int64_t r = 0; r < g->R; r++) wt[r * j.L + o] = wsrc[o * g->Kc + r];
+        j.wt = wt;
+        j.nb = 1;
+        j.nitems = g->N;
+        j.nslots = conv_slots(g->N, conv_split_batch(g));
+        j.fn = conv_fwd_direct;
+        st = conv_run(op, &j, conv_pad_bytes(&j));
+        scratch_put(wt, wcap);
+        sp_tensor_release(wc);
+        return st;
+    }
     conv_plan_images(&j);
     j.x_direct = g->direct && conv_planes_packed(x) && j.nb == 1;
     j.fn = conv_fwd_images;
@@ -887,6 +1187,11 @@ sp_status cpu_conv2d_backprop_filter(const sp_kernel_args *a) {
                             (long long)(nck - 1));
     }
     int64_t slot = ((g->R * nb * g->P * g->es + 63) & ~(int64_t)63) + g->O * nb * g->P * g->es;
+    if (conv_small_o_ok(g)) {
+        conv_small_o_setup(&j);
+        j.fn = conv_bwf_direct_chunks;
+        slot = conv_pad_bytes(&j) + (conv_round64(g->P * j.L) + g->R * j.L) * 4;
+    }
     j.nitems = nck;
     j.nslots = conv_slots(nck, nck > 1);
     st = conv_run(op, &j, slot);
