@@ -25,7 +25,11 @@
  *
  * Broadcasting: the host aligns every input to the output shape (stride 0
  * on broadcast dims), then collapses dims shared by all operands, so a
- * plain contiguous op is one dim and takes the contiguous path.
+ * plain contiguous op is one dim and takes the contiguous path.  When all
+ * operands share one float32/bfloat16/float16 dtype and are 16-byte
+ * aligned, vector fast paths (see "fast paths" below) take contiguous,
+ * scalar-broadcast and row-broadcast arithmetic, unary math and casts
+ * among those three dtypes, bit-identical to the general kernels.
  */
 #include <math.h>
 #include <string.h>
@@ -342,6 +346,201 @@ template <class C, bool CONTIG> __global__ void ew_where_kernel(ew_args A) {
     }
 }
 
+/* ---- fast paths: float32/bfloat16/float16, all operands one dtype ----
+ *
+ * The general kernels above read and write one element at a time through
+ * the dtype switch.  When every operand has the same float dtype, is
+ * contiguous (or, for the second binary operand, a scalar or one row
+ * repeated over the rows) and 16-byte aligned, these kernels move eight
+ * elements per thread and step with 16-byte loads and stores (two for
+ * float32, one for the halves), computing exactly as the general path
+ * (float32 math, the same rounding on store), so results are bit-identical
+ * to it.  The tail past the last whole vector takes the scalar loop. */
+
+#define EW_V 8
+
+template <int DT> __device__ inline void ew_vload(const void *p, long long v, float x[EW_V]) {
+    if constexpr (DT == SP_F32) {
+        const float4 *q = (const float4 *)p + 2 * v;
+        float4 a = q[0], b = q[1];
+        x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w;
+        x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
+    } else {
+        uint4 a = ((const uint4 *)p)[v];
+        uint32_t w[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            uint16_t lo = (uint16_t)(w[j] & 0xffffu), hi = (uint16_t)(w[j] >> 16);
+            x[2 * j] = DT == SP_BF16 ? cu_bf16_to_f32(lo) : cu_f16_to_f32(lo);
+            x[2 * j + 1] = DT == SP_BF16 ? cu_bf16_to_f32(hi) : cu_f16_to_f32(hi);
+        }
+    }
+}
+
+template <int DT> __device__ inline void ew_vstore(void *p, long long v, const float x[EW_V]) {
+    if constexpr (DT == SP_F32) {
+        float4 *q = (float4 *)p + 2 * v;
+        q[0] = make_float4(x[0], x[1], x[2], x[3]);
+        q[1] = make_float4(x[4], x[5], x[6], x[7]);
+    } else {
+        uint32_t w[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            uint32_t lo = DT == SP_BF16 ? cu_f32_to_bf16(x[2 * j]) : cu_f32_to_f16(x[2 * j]);
+            uint32_t hi =
+                DT == SP_BF16 ? cu_f32_to_bf16(x[2 * j + 1]) : cu_f32_to_f16(x[2 * j + 1]);
+            w[j] = lo | (hi << 16);
+        }
+        ((uint4 *)p)[v] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+}
+
+template <int DT> __global__ void ew_unary_vec_kernel(ew_args A) {
+    long long nv = A.n / EW_V;
+    CU_FOR(v, nv) {
+        float x[EW_V];
+        ew_vload<DT>(A.p[1], v, x);
+#pragma unroll
+        for (int j = 0; j < EW_V; j++) x[j] = ew_unary_op<float>(A, x[j]);
+        ew_vstore<DT>(A.p[0], v, x);
+    }
+    CU_FOR(i, A.n - nv * EW_V) {
+        long long k = nv * EW_V + i;
+        cu_store(A.dt[0], A.p[0], k, ew_unary_op<float>(A, cu_load<float>(A.dt[1], A.p[1], k)));
+    }
+}
+
+/* BM: how b is indexed: 0 contiguous, 1 one scalar, 2 a row of A.i0
+ * elements (a multiple of EW_V) repeated. */
+template <int DT, int BM> __global__ void ew_binary_vec_kernel(ew_args A) {
+    long long nv = A.n / EW_V;
+    CU_FOR(v, nv) {
+        float a[EW_V], b[EW_V];
+        ew_vload<DT>(A.p[1], v, a);
+        if constexpr (BM == 0) {
+            ew_vload<DT>(A.p[2], v, b);
+        } else if constexpr (BM == 1) {
+            float s = cu_load<float>(DT, A.p[2], 0);
+#pragma unroll
+            for (int j = 0; j < EW_V; j++) b[j] = s;
+        } else {
+            ew_vload<DT>(A.p[2], v % (A.i0 / EW_V), b);
+        }
+#pragma unroll
+        for (int j = 0; j < EW_V; j++) a[j] = ew_arith<float>(A.op, a[j], b[j]);
+        ew_vstore<DT>(A.p[0], v, a);
+    }
+    CU_FOR(i, A.n - nv * EW_V) {
+        long long k = nv * EW_V + i;
+        long long bo = BM == 0 ? k : BM == 1 ? 0 : k % A.i0;
+        float r = ew_arith<float>(A.op, cu_load<float>(DT, A.p[1], k), cu_load<float>(DT, A.p[2], bo));
+        cu_store(DT, A.p[0], k, r);
+    }
+}
+
+static bool ew_vec_dtype(sp_dtype d) { return d == SP_F32 || d == SP_BF16 || d == SP_F16; }
+static bool ew_aligned(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+static unsigned ew_vec_blocks(long long n) { return cu_blocks((n + EW_V - 1) / EW_V); }
+
+/* Launches the vector unary kernel when it applies; false otherwise. */
+static bool ew_unary_fast(const ew_args *A, bool contig) {
+    int d = A->dt[0];
+    if (!contig || d != A->dt[1] || !ew_vec_dtype((sp_dtype)d)) return false;
+    if (!ew_aligned(A->p[0]) || !ew_aligned(A->p[1])) return false;
+    if (A->op == SP_OP_ISNAN || A->op == SP_OP_ISFINITE || A->op == SP_OP_LOGICAL_NOT) return false;
+    unsigned g = ew_vec_blocks(A->n);
+    cudaStream_t s = cuda_stream();
+    if (d == SP_F32)
+        ew_unary_vec_kernel<SP_F32><<<g, CU_THREADS, 0, s>>>(*A);
+    else if (d == SP_BF16)
+        ew_unary_vec_kernel<SP_BF16><<<g, CU_THREADS, 0, s>>>(*A);
+    else
+        ew_unary_vec_kernel<SP_F16><<<g, CU_THREADS, 0, s>>>(*A);
+    return true;
+}
+
+template <int BM> static void ew_binary_vec_launch(int d, ew_args *A) {
+    unsigned g = ew_vec_blocks(A->n);
+    cudaStream_t s = cuda_stream();
+    if (d == SP_F32)
+        ew_binary_vec_kernel<SP_F32, BM><<<g, CU_THREADS, 0, s>>>(*A);
+    else if (d == SP_BF16)
+        ew_binary_vec_kernel<SP_BF16, BM><<<g, CU_THREADS, 0, s>>>(*A);
+    else
+        ew_binary_vec_kernel<SP_F16, BM><<<g, CU_THREADS, 0, s>>>(*A);
+}
+
+/* Arithmetic (kind 0) with out, a and b of one float dtype, out and a
+ * contiguous, b contiguous, a scalar or a repeated row. */
+static bool ew_binary_fast(ew_args *A, int kind) {
+    int d = A->dt[0];
+    if (kind != 0 || d != A->dt[1] || d != A->dt[2] || !ew_vec_dtype((sp_dtype)d)) return false;
+    if (!ew_aligned(A->p[0]) || !ew_aligned(A->p[1]) || !ew_aligned(A->p[2])) return false;
+    const cu_layout *L = A->L;
+    int nd = L[0].nd;
+    if (nd == 1 && L[0].st[0] == 1 && L[1].st[0] == 1 && (L[2].st[0] == 1 || L[2].st[0] == 0)) {
+        if (L[2].st[0] == 1)
+            ew_binary_vec_launch<0>(d, A);
+        else
+            ew_binary_vec_launch<1>(d, A);
+        return true;
+    }
+    if (nd == 2 && L[0].st[1] == 1 && L[0].st[0] == L[0].shape[1] && L[1].st[1] == 1 &&
+        L[1].st[0] == L[0].shape[1] && L[2].st[0] == 0 && L[2].st[1] == 1 &&
+        L[0].shape[1] % EW_V == 0) {
+        A->i0 = L[0].shape[1];
+        ew_binary_vec_launch<2>(d, A);
+        return true;
+    }
+    return false;
+}
+
+/* cast between float32, bfloat16 and float16, both contiguous: eight
+ * elements per step, cast's rules (via float32, exact for these). */
+template <int SD, int DD> __global__ void ew_cast_vec_kernel(const void *x, void *y, long long n) {
+    long long nv = n / EW_V;
+    CU_FOR(v, nv) {
+        float t[EW_V];
+        ew_vload<SD>(x, v, t);
+        ew_vstore<DD>(y, v, t);
+    }
+    CU_FOR(i, n - nv * EW_V) {
+        long long k = nv * EW_V + i;
+        cu_store(DD, y, k, cu_load<float>(SD, x, k));
+    }
+}
+
+template <int SD> static void ew_cast_vec_launch(int dd, const void *x, void *y, long long n) {
+    unsigned g = ew_vec_blocks(n);
+    cudaStream_t s = cuda_stream();
+    if (dd == SP_F32)
+        ew_cast_vec_kernel<SD, SP_F32><<<g, CU_THREADS, 0, s>>>(x, y, n);
+    else if (dd == SP_BF16)
+        ew_cast_vec_kernel<SD, SP_BF16><<<g, CU_THREADS, 0, s>>>(x, y, n);
+    else
+        ew_cast_vec_kernel<SD, SP_F16><<<g, CU_THREADS, 0, s>>>(x, y, n);
+}
+
+static bool ew_cast_fast(const sp_tensor *x, const sp_tensor *y) {
+    if (x->dtype == y->dtype || !ew_vec_dtype(x->dtype) || !ew_vec_dtype(y->dtype)) return false;
+    const void *xp = sp_tensor_data(x);
+    void *yp = sp_tensor_data(y);
+    if (!ew_aligned(xp) || !ew_aligned(yp)) return false;
+    int64_t cs[SP_MAX_DIMS];
+    cu_contig_strides(x->ndim, x->shape, cs);
+    for (int i = 0; i < x->ndim; i++)
+        if (x->shape[i] != 1 && x->strides[i] != cs[i]) return false;
+    long long n = sp_tensor_numel(x);
+    if (n == 0) return false;
+    if (x->dtype == SP_F32)
+        ew_cast_vec_launch<SP_F32>(y->dtype, xp, yp, n);
+    else if (x->dtype == SP_BF16)
+        ew_cast_vec_launch<SP_BF16>(y->dtype, xp, yp, n);
+    else
+        ew_cast_vec_launch<SP_F16>(y->dtype, xp, yp, n);
+    return true;
+}
+
 /* ---- host side ---- */
 
 enum { EW_F, EW_D, EW_I };
@@ -399,6 +598,7 @@ static sp_status ew_unary_run(const sp_kernel_args *a, int op, ew_args *A) {
     bool contig = ew_prepare(a, 1, A);
     A->op = op;
     if (A->n == 0) return SP_OK;
+    if (ew_unary_fast(A, contig)) return cu_launched(sp_op_name(op));
     int ct = ew_ctype(a->in[0]->dtype);
     long long A_N = A->n;
     EW_LAUNCH(ew_unary_kernel, ct, contig, *A);
@@ -500,6 +700,7 @@ static sp_status ew_binary_run(const sp_kernel_args *a, int op, int kind) {
     if (A.n == 0) return SP_OK;
     sp_dtype cd = kind == 0 ? a->out[0]->dtype
                             : sp_dtype_promote(a->in[0]->dtype, a->in[1]->dtype);
+    if (ew_binary_fast(&A, kind)) return cu_launched(sp_op_name(op));
     int ct = ew_ctype(cd);
     long long A_N = A.n;
     EW_LAUNCH(ew_binary_kernel, ct, contig, A, kind);
@@ -547,6 +748,7 @@ sp_status cuda_cast(const sp_kernel_args *a) {
     if (a->n_in != 1 || a->n_out != 1)
         return sp_error(SP_ERR_INTERNAL, "cast: kernel called with %d inputs", a->n_in);
     sp_tensor *x = a->in[0], *y = a->out[0];
+    if (ew_cast_fast(x, y)) return cu_launched("cast");
     int64_t ds[SP_MAX_DIMS];
     cu_contig_strides(y->ndim, y->shape, ds);
     return cu_copy(x->ndim, x->shape, y->dtype, sp_tensor_data(y), ds, x->dtype,

@@ -22,6 +22,8 @@
  *           shared memory combining them.
  * Chunks (for both shapes) keep the GPU busy when there are few outputs:
  * their partial results are combined in chunk order by a second kernel.
+ * Float sum/mean/max/min over one collapsed R dim take vectorized, warp-
+ * shuffle fast paths of the same two shapes (see "fast paths" below).
  * The split depends only on the shapes, so results are deterministic; the
  * order of float additions differs from the CPU's, which with double
  * accumulators shows only in float64 results' last bits.
@@ -241,6 +243,202 @@ static void red_chunks(red_args *A, long long items, long long want, long long m
     }
 }
 
+/* ---- fast paths: sum/mean/max/min of float32, bfloat16, float16 ----
+ *
+ * The general kernels above carry a 24-byte accumulator through a switch
+ * per element.  For the common case -- a float input, sum/mean/max/min,
+ * one collapsed R dim -- these kernels keep one double, read rows with
+ * 16-byte loads (four in flight per thread) and combine a block with warp
+ * shuffles in a fixed tree.  Chunks and their partials (combined in chunk
+ * order by one warp per output, again a fixed tree) depend on the shapes
+ * only: no atomics, the same bits on every run.  The accumulator and the
+ * final store are the general path's (double, rounded once), so only the
+ * order of float64 additions differs from it. */
+
+template <int DT> __device__ inline double rf_ld(const char *x, long long k) {
+    if constexpr (DT == SP_F32) {
+        return (double)((const float *)x)[k];
+    } else {
+        uint16_t h = ((const uint16_t *)x)[k];
+        return (double)(DT == SP_BF16 ? cu_bf16_to_f32(h) : cu_f16_to_f32(h));
+    }
+}
+
+template <int OP> __device__ inline double rf_init() {
+    return OP == R_SUM ? 0.0 : OP == R_MAX ? -INFINITY : INFINITY;
+}
+
+/* acc_merge's rules for one double (NaN propagates for max/min). */
+template <int OP> __device__ inline double rf_comb(double a, double b) {
+    if constexpr (OP == R_SUM) return a + b;
+    if constexpr (OP == R_MAX) return (b > a || b != b) && a == a ? b : a;
+    return (b < a || b != b) && a == a ? b : a;
+}
+
+/* Adds the elements of one 16-byte word to a, in order. */
+template <int DT, int OP> __device__ inline double rf_word(double a, uint4 w) {
+    if constexpr (DT == SP_F32) {
+        a = rf_comb<OP>(a, (double)__uint_as_float(w.x));
+        a = rf_comb<OP>(a, (double)__uint_as_float(w.y));
+        a = rf_comb<OP>(a, (double)__uint_as_float(w.z));
+        return rf_comb<OP>(a, (double)__uint_as_float(w.w));
+    } else {
+        uint32_t u[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            uint16_t lo = (uint16_t)(u[j] & 0xffffu), hi = (uint16_t)(u[j] >> 16);
+            a = rf_comb<OP>(a, (double)(DT == SP_BF16 ? cu_bf16_to_f32(lo) : cu_f16_to_f32(lo)));
+            a = rf_comb<OP>(a, (double)(DT == SP_BF16 ? cu_bf16_to_f32(hi) : cu_f16_to_f32(hi)));
+        }
+        return a;
+    }
+}
+
+__device__ inline void rf_finish(const red_args &A, long long o, double a) {
+    if (A.fin == F_MEAN) a /= (double)A.N;
+    cu_store_f64_plain(A.odt, A.y, o, a);
+}
+
+/* Fixed-tree block combine of blockDim.x (a multiple of 32, <= 1024)
+ * values; the result is valid in thread 0. */
+template <int OP> __device__ inline double rf_block(double a) {
+    __shared__ double sh[32];
+#pragma unroll
+    for (int w = 16; w > 0; w >>= 1) a = rf_comb<OP>(a, __shfl_down_sync(0xffffffffu, a, w));
+    int t = threadIdx.x, nw = blockDim.x / 32;
+    if ((t & 31) == 0) sh[t / 32] = a;
+    __syncthreads();
+    if (t < 32) {
+        a = t < nw ? sh[t] : rf_init<OP>();
+#pragma unroll
+        for (int w = 16; w > 0; w >>= 1) a = rf_comb<OP>(a, __shfl_down_sync(0xffffffffu, a, w));
+    }
+    return a;
+}
+
+/* One block per (output, chunk) of a contiguous R dim. */
+template <int DT, int OP> __global__ void rf_row_kernel(red_args A, double *part) {
+    const int ES = DT == SP_F32 ? 4 : 2, EPW = 16 / ES;
+    long long o = blockIdx.x;
+    int c = blockIdx.y, t = threadIdx.x, B = blockDim.x;
+    long long r0 = (long long)c * A.chunk, r1 = r0 + A.chunk < A.N ? r0 + A.chunk : A.N;
+    const char *p = A.x + (cu_offset(A.K, o) + r0) * ES;
+    long long len = r1 - r0;
+    long long head = (long long)((16 - ((uintptr_t)p & 15)) & 15) / ES;
+    if (head > len) head = len;
+    double a = rf_init<OP>();
+    if (t < head) a = rf_comb<OP>(a, rf_ld<DT>(p, t));
+    const uint4 *q = (const uint4 *)(p + head * ES);
+    long long nw = (len - head) / EPW;
+    for (long long v = t; v < nw; v += 4 * B) {
+        uint4 w[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (v + j * B < nw) w[j] = q[v + j * B];
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (v + j * B < nw) a = rf_word<DT, OP>(a, w[j]);
+    }
+    for (long long k = head + nw * EPW + t; k < len; k += B) a = rf_comb<OP>(a, rf_ld<DT>(p, k));
+    a = rf_block<OP>(a);
+    if (t == 0) {
+        if (A.nchunks > 1)
+            part[o * A.nchunks + c] = a;
+        else
+            rf_finish(A, o, a);
+    }
+}
+
+/* One thread per (output, chunk), folding a strided R dim serially, eight
+ * loads in flight: neighbouring outputs are neighbours in memory. */
+template <int DT, int OP> __global__ void rf_col_kernel(red_args A, double *part) {
+    int c = blockIdx.y;
+    long long r0 = (long long)c * A.chunk, r1 = r0 + A.chunk < A.N ? r0 + A.chunk : A.N;
+    long long st = A.R.st[0];
+    CU_FOR(o, A.M) {
+        long long base = cu_offset(A.K, o);
+        double a = rf_init<OP>();
+        long long r = r0;
+        for (; r + 8 <= r1; r += 8) {
+            double v[8];
+#pragma unroll
+            for (int j = 0; j < 8; j++) v[j] = rf_ld<DT>(A.x, base + (r + j) * st);
+#pragma unroll
+            for (int j = 0; j < 8; j++) a = rf_comb<OP>(a, v[j]);
+        }
+        for (; r < r1; r++) a = rf_comb<OP>(a, rf_ld<DT>(A.x, base + r * st));
+        if (A.nchunks > 1)
+            part[o * A.nchunks + c] = a;
+        else
+            rf_finish(A, o, a);
+    }
+}
+
+/* One warp per output: the chunks' partials in a fixed tree. */
+template <int OP> __global__ void rf_combine_kernel(red_args A, const double *part) {
+    long long o = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+    int lane = threadIdx.x & 31;
+    if (o >= A.M) return;
+    double a = rf_init<OP>();
+    for (int c = lane; c < A.nchunks; c += 32) a = rf_comb<OP>(a, part[o * A.nchunks + c]);
+#pragma unroll
+    for (int w = 16; w > 0; w >>= 1) a = rf_comb<OP>(a, __shfl_down_sync(0xffffffffu, a, w));
+    if (lane == 0) rf_finish(A, o, a);
+}
+
+template <int DT, int OP> static void rf_launch(red_args *A, bool row, double *part) {
+    cudaStream_t s = cuda_stream();
+    if (row) {
+        dim3 grid((unsigned)A->M, (unsigned)A->nchunks);
+        rf_row_kernel<DT, OP><<<grid, 256, 0, s>>>(*A, part);
+    } else {
+        long long bx = (A->M + 127) / 128;
+        dim3 grid((unsigned)(bx < 65535 * 16 ? bx : 65535 * 16), (unsigned)A->nchunks);
+        rf_col_kernel<DT, OP><<<grid, 128, 0, s>>>(*A, part);
+    }
+    if (A->nchunks > 1) rf_combine_kernel<OP><<<(unsigned)((A->M + 7) / 8), 256, 0, s>>>(*A, part);
+}
+
+template <int DT> static void rf_launch_op(red_args *A, bool row, double *part) {
+    if (A->op == R_SUM)
+        rf_launch<DT, R_SUM>(A, row, part);
+    else if (A->op == R_MAX)
+        rf_launch<DT, R_MAX>(A, row, part);
+    else
+        rf_launch<DT, R_MIN>(A, row, part);
+}
+
+/* Runs the fast path when it applies (sets *st); false otherwise. */
+static bool rf_try(red_args *A, bool thread_mode, const char *name, sp_status *st) {
+    if (A->xdt != SP_F32 && A->xdt != SP_BF16 && A->xdt != SP_F16) return false;
+    if (A->op != R_SUM && A->op != R_MAX && A->op != R_MIN) return false;
+    if (A->fin != F_PLAIN && A->fin != F_MEAN) return false;
+    if (A->R.nd != 1 || A->N < 1) return false;
+    bool row = !thread_mode;
+    if (row && A->R.st[0] != 1) return false;
+    if (row)
+        red_chunks(A, A->M, 2048, 16384);
+    else
+        red_chunks(A, A->M, 1 << 18, 64);
+    double *part = NULL;
+    if (A->nchunks > 1) {
+        part = (double *)cuda_tmp_alloc((size_t)A->M * A->nchunks * sizeof(double));
+        if (!part) {
+            *st = sp_last_status();
+            return true;
+        }
+    }
+    if (A->xdt == SP_F32)
+        rf_launch_op<SP_F32>(A, row, part);
+    else if (A->xdt == SP_BF16)
+        rf_launch_op<SP_BF16>(A, row, part);
+    else
+        rf_launch_op<SP_F16>(A, row, part);
+    *st = cu_launched(name);
+    cuda_tmp_free(part); /* stream-ordered */
+    return true;
+}
+
 static sp_status red_launch(red_args *A, const char *name) {
     cudaStream_t s = cuda_stream();
     if (A->M == 0) return SP_OK;
@@ -251,6 +449,8 @@ static sp_status red_launch(red_args *A, const char *name) {
     bool column = A->K.nd >= 1 && A->K.shape[A->K.nd - 1] > 1 &&
                   (A->K.st[A->K.nd - 1] == 1 || A->K.st[A->K.nd - 1] == -1);
     bool thread_mode = A->N <= 32 || (column && A->M >= 64);
+    sp_status fst;
+    if (rf_try(A, thread_mode, name, &fst)) return fst;
     if (thread_mode)
         red_chunks(A, A->M, 1 << 18, 64);
     else

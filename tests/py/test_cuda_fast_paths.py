@@ -1,0 +1,97 @@
+"""The CUDA fast paths (vectorized elementwise, row/scalar broadcast, vector
+cast, shuffle reductions, row gather) against the CPU, bit for bit where the
+math allows.  Skips with the reason where there is no GPU (it imports
+test_ops_gpu, which skips itself)."""
+import numpy as np
+import pytest
+
+import spore_ct as sp
+import test_ops
+from test_ops_gpu import _same_on_both, bits
+
+HALVES = ["float32", "bfloat16", "float16"]
+
+
+@pytest.mark.parametrize("dt", HALVES)
+@pytest.mark.parametrize("n", [8, 13, 1000, 4099])
+def test_binary_unary_fast(dt, n):
+    r = np.random.default_rng(n)
+    a, b = r.uniform(-3, 3, n), r.uniform(0.5, 3, n)
+    xa, xb = sp.tensor(a, dt), sp.tensor(b, dt)
+    for op in ("add", "sub", "mul", "div", "maximum", "minimum"):
+        c, g = _same_on_both(op, [xa, xb])
+        assert bits(c[0]) == bits(g[0]), (op, dt, n)
+        c, g = _same_on_both(op, [xa, sp.tensor(np.array([1.75]), dt)])
+        assert bits(c[0]) == bits(g[0]), (op, dt, n, "scalar")
+    for op in ("neg", "abs", "sqrt", "relu", "square", "floor"):
+        c, g = _same_on_both(op, [xb])
+        assert bits(c[0]) == bits(g[0]), (op, dt, n)
+    for op in ("exp", "tanh", "sigmoid"):
+        c, g = _same_on_both(op, [xa])
+        np.testing.assert_allclose(g[0].numpy().astype(np.float64),
+                                   c[0].numpy().astype(np.float64),
+                                   rtol=test_ops.RTOL[dt] * 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("dt", HALVES)
+@pytest.mark.parametrize("shape", [(33, 64), (5, 24), (3, 8), (7, 13)])
+def test_row_broadcast_fast(dt, shape):
+    r = np.random.default_rng(1)
+    a, b = r.uniform(-3, 3, shape), r.uniform(0.5, 3, shape[1:])
+    for op in ("mul", "sub", "div", "add"):
+        c, g = _same_on_both(op, [sp.tensor(a, dt), sp.tensor(b, dt)])
+        assert bits(c[0]) == bits(g[0]), (op, dt, shape)
+
+
+@pytest.mark.parametrize("src", HALVES)
+def test_cast_fast(src):
+    r = np.random.default_rng(2)
+    v = np.concatenate([r.uniform(-300, 300, 997), [np.nan, np.inf, -np.inf, 0.0, -0.0, 65520.0,
+                                                    1e-8, 3e38]])
+    x = sp.tensor(v, src)
+    for dst in HALVES + ["float64", "int32"]:
+        c, g = _same_on_both("cast", [x], {"dtype": sp.DType(dst)})
+        assert bits(c[0]) == bits(g[0]), (src, dst)
+
+
+@pytest.mark.parametrize("dt", HALVES)
+def test_reduce_fast(dt):
+    r = np.random.default_rng(3)
+    cases = [((1 << 20,), None), ((37, 1000), [-1]), ((1000, 37), [0]), ((3, 5, 4000), [2]),
+             ((4000, 3), [0]), ((100, 70000), [1]), ((20, 37), [1]), ((9,), None)]
+    for shape, axes in cases:
+        v = r.uniform(-1, 1, shape)
+        for layout in ("contig", "strided"):
+            x = sp.tensor(v, dt, layout)
+            attrs = {"axes": axes} if axes else {}
+            for op in ("sum", "mean", "max", "min"):
+                c, g = _same_on_both(op, [x], dict(attrs))
+                if op in ("max", "min"):
+                    assert bits(c[0]) == bits(g[0]), (op, dt, shape, axes, layout)
+                else:
+                    np.testing.assert_allclose(g[0].numpy().astype(np.float64),
+                                               c[0].numpy().astype(np.float64),
+                                               rtol=test_ops.RTOL[dt] * 2, atol=1e-6)
+                    c2, g2 = _same_on_both(op, [x], dict(attrs))  # deterministic
+                    assert bits(g[0]) == bits(g2[0])
+    v = r.uniform(-1, 1, (64, 300))
+    v[5, 17] = np.nan
+    x = sp.tensor(v, dt)
+    for op in ("max", "min", "sum"):
+        for axes in ([1], [0], None):
+            c, g = _same_on_both(op, [x], {"axes": axes} if axes else {})
+            assert bits(c[0]) == bits(g[0]) or op == "sum", (op, axes)
+            assert np.isnan(g[0].numpy()).sum() == np.isnan(c[0].numpy()).sum()
+
+
+@pytest.mark.parametrize("dt", ["float32", "bfloat16", "int64", "int8"])
+def test_gather_fast(dt):
+    r = np.random.default_rng(4)
+    for shape, ax in [((100, 64), 0), ((10, 4, 8), 1), ((50, 16), 0), ((7, 3), 0), ((6, 32), 1),
+                      ((50, 300), 0), ((20, 1024), 0), ((4, 6, 256), 1)]:
+        v = r.uniform(-9, 9, shape)
+        idx = r.integers(-shape[ax], shape[ax], (11,))
+        for layout in ("contig", "strided"):
+            x = sp.tensor(v, dt, layout)
+            c, g = _same_on_both("gather", [x, sp.tensor(idx, "int64")], {"axis": ax})
+            assert bits(c[0]) == bits(g[0]), (dt, shape, ax, layout)
