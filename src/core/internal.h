@@ -139,6 +139,31 @@ static inline void sp_store_i64(sp_dtype d, void *p, int64_t v) {
     }
 }
 
+/* Python's slice(start, stop, step).indices(n) on int64: returns the number
+ * of elements and sets *first to the first index.  start/stop may be
+ * SP_SLICE_NONE (omitted); step != 0.  No overflow for any int64 inputs.
+ * The tensor core's views, shape inference and every backend's slice
+ * kernel use this one definition.  Cannot fail. */
+static inline int64_t sp_slice_range(int64_t n, int64_t start, int64_t stop, int64_t step,
+                                     int64_t *first) {
+    int64_t b, e, count;
+    if (step > 0) {
+        b = start == SP_SLICE_NONE ? 0 : start < 0 ? start + n : start;
+        e = stop == SP_SLICE_NONE ? n : stop < 0 ? stop + n : stop;
+        b = b < 0 ? 0 : b > n ? n : b;
+        e = e < 0 ? 0 : e > n ? n : e;
+        count = e > b ? (int64_t)(((uint64_t)(e - b) - 1) / (uint64_t)step + 1) : 0;
+    } else {
+        b = start == SP_SLICE_NONE ? n - 1 : start < 0 ? start + n : start;
+        e = stop == SP_SLICE_NONE ? -1 : stop < 0 ? stop + n : stop;
+        b = b < -1 ? -1 : b > n - 1 ? n - 1 : b;
+        e = e < -1 ? -1 : e > n - 1 ? n - 1 : e;
+        count = b > e ? (int64_t)(((uint64_t)(b - e) - 1) / (0 - (uint64_t)step) + 1) : 0;
+    }
+    *first = b;
+    return count;
+}
+
 static inline void sp_ref_inc(int *rc) { __atomic_add_fetch(rc, 1, __ATOMIC_RELAXED); }
 /* Returns the count after the decrement. */
 static inline int sp_ref_dec(int *rc) { return __atomic_sub_fetch(rc, 1, __ATOMIC_ACQ_REL); }

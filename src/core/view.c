@@ -162,32 +162,6 @@ sp_status sp_tensor_transpose(sp_tensor *t, int dim0, int dim1, sp_tensor **out)
     return view_make(t, t->ndim, shape, strides, t->offset, out);
 }
 
-/* Python's PySlice_AdjustIndices on int64 (start/stop may be SP_SLICE_NONE). */
-static int64_t view_slice_len(int64_t len, int64_t *start, int64_t *stop, int64_t step) {
-    int64_t lower = step < 0 ? -1 : 0, upper = step < 0 ? len - 1 : len;
-    int64_t s = *start, e = *stop;
-    if (s == SP_SLICE_NONE) {
-        s = step < 0 ? upper : lower;
-    } else if (s < 0) {
-        s += len;
-        if (s < lower) s = lower;
-    } else if (s > upper) {
-        s = upper;
-    }
-    if (e == SP_SLICE_NONE) {
-        e = step < 0 ? lower : upper;
-    } else if (e < 0) {
-        e += len;
-        if (e < lower) e = lower;
-    } else if (e > upper) {
-        e = upper;
-    }
-    *start = s;
-    *stop = e;
-    if (step < 0) return e < s ? (s - e - 1) / (-step) + 1 : 0;
-    return s < e ? (e - s - 1) / step + 1 : 0;
-}
-
 sp_status sp_tensor_slice(sp_tensor *t, int axis, int64_t start, int64_t stop, int64_t step,
                           sp_tensor **out) {
     sp_status st = view_begin("slice", t, out);
@@ -196,7 +170,7 @@ sp_status sp_tensor_slice(sp_tensor *t, int axis, int64_t start, int64_t stop, i
     if ((st = core_norm_axis("slice", axis, t->ndim, &ax))) return st;
     if (step == 0) return sp_error(SP_ERR_ARG, "slice: step cannot be zero (axis %d)", axis);
     if (step == INT64_MIN) step = -INT64_MAX; /* same slice; keeps -step defined */
-    int64_t n = view_slice_len(t->shape[ax], &start, &stop, step);
+    int64_t n = sp_slice_range(t->shape[ax], start, stop, step, &start);
     int64_t shape[SP_MAX_DIMS], strides[SP_MAX_DIMS];
     for (int i = 0; i < t->ndim; i++) {
         shape[i] = t->shape[i];

@@ -16,6 +16,7 @@
  * end and step each have one entry per axis when present; absent ones
  * mean "whole axis" and step 1.
  */
+#include "core/internal.h"
 #include "ops/infer.h"
 
 sp_status infer_reshape(const sp_op_def *def, int n_in, const sp_meta *in, const sp_attrs *attrs,
@@ -265,24 +266,6 @@ sp_status infer_tile(const sp_op_def *def, int n_in, const sp_meta *in, const sp
     return SP_OK;
 }
 
-/* Python's len(range(*slice(begin, end, step).indices(len))). */
-static int64_t shp_slice_len(int64_t len, int64_t begin, int64_t end, int64_t step) {
-    int64_t lo, hi;
-    if (step > 0) {
-        lo = begin == SP_SLICE_NONE ? 0 : begin < 0 ? (begin + len < 0 ? 0 : begin + len)
-                                                    : (begin > len ? len : begin);
-        hi = end == SP_SLICE_NONE ? len : end < 0 ? (end + len < 0 ? 0 : end + len)
-                                                  : (end > len ? len : end);
-        return hi > lo ? (hi - lo - 1) / step + 1 : 0;
-    }
-    lo = begin == SP_SLICE_NONE ? len - 1 : begin < 0 ? (begin + len < 0 ? -1 : begin + len)
-                                                      : (begin >= len ? len - 1 : begin);
-    hi = end == SP_SLICE_NONE ? -1 : end < 0 ? (end + len < 0 ? -1 : end + len)
-                                             : (end >= len ? len - 1 : end);
-    /* -step overflows for INT64_MIN: compute in unsigned */
-    return lo > hi ? (int64_t)((uint64_t)(lo - hi - 1) / (0 - (uint64_t)step)) + 1 : 0;
-}
-
 sp_status infer_slice(const sp_op_def *def, int n_in, const sp_meta *in, const sp_attrs *attrs,
                       int *n_out, sp_meta *out) {
     (void)n_in, (void)def;
@@ -301,11 +284,11 @@ sp_status infer_slice(const sp_op_def *def, int n_in, const sp_meta *in, const s
     sp_meta r = *x;
     for (int i = 0; i < x->ndim; i++) {
         int64_t b = v[0] ? v[0][i] : SP_SLICE_NONE, e = v[1] ? v[1][i] : SP_SLICE_NONE;
-        int64_t s = v[2] ? v[2][i] : 1;
+        int64_t s = v[2] ? v[2][i] : 1, first;
         if (s == 0)
             return sp_error(SP_ERR_ARG, "slice: step 0 on axis %d (step %s) for shape %s", i,
                             ops_ints(x->ndim, v[2]).s, ops_shape(x).s);
-        r.shape[i] = shp_slice_len(x->shape[i], b, e, s);
+        r.shape[i] = sp_slice_range(x->shape[i], b, e, s, &first);
     }
     out[0] = r;
     *n_out = 1;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_common.cuh"
+#include "core/internal.h"
 
 static sp_status shape_norm_axis(const char *op, int64_t axis, int ndim, int *out) {
     if (axis < -ndim || axis >= ndim)
@@ -348,25 +349,6 @@ sp_status cuda_tile(const sp_kernel_args *a) {
     return cu_copy(2 * nd, bsh, y->dtype, sp_tensor_data(y), bd, x->dtype, sp_tensor_data(x), bs);
 }
 
-static void slice_range(int64_t n, int64_t start, int64_t stop, int64_t step, int64_t *first,
-                        int64_t *count) {
-    int64_t b, e;
-    if (step > 0) {
-        b = start == SP_SLICE_NONE ? 0 : start < 0 ? start + n : start;
-        e = stop == SP_SLICE_NONE ? n : stop < 0 ? stop + n : stop;
-        b = b < 0 ? 0 : b > n ? n : b;
-        e = e < 0 ? 0 : e > n ? n : e;
-        *count = e > b ? (int64_t)(((uint64_t)(e - b) - 1) / (uint64_t)step + 1) : 0;
-    } else {
-        b = start == SP_SLICE_NONE ? n - 1 : start < 0 ? start + n : start;
-        e = stop == SP_SLICE_NONE ? -1 : stop < 0 ? stop + n : stop;
-        b = b < -1 ? -1 : b > n - 1 ? n - 1 : b;
-        e = e < -1 ? -1 : e > n - 1 ? n - 1 : e;
-        *count = b > e ? (int64_t)(((uint64_t)(b - e) - 1) / (0 - (uint64_t)step) + 1) : 0;
-    }
-    *first = b;
-}
-
 sp_status cuda_slice(const sp_kernel_args *a) {
     sp_status st = shape_check_args(a, "slice", 1, 1);
     if (st) return st;
@@ -383,7 +365,7 @@ sp_status cuda_slice(const sp_kernel_args *a) {
         int64_t b = i < nb ? begin[i] : SP_SLICE_NONE, e = i < ne ? end[i] : SP_SLICE_NONE;
         int64_t s = i < ns ? step[i] : 1, first;
         if (s == 0) return sp_error(SP_ERR_ARG, "slice: step 0 on axis %d", i);
-        slice_range(x->shape[i], b, e, s, &first, &shape[i]);
+        shape[i] = sp_slice_range(x->shape[i], b, e, s, &first);
         if (shape[i] > 0) off += first * x->strides[i];
         ss[i] = shape[i] > 1 ? s * x->strides[i] : 0;
     }
