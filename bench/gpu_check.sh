@@ -68,8 +68,8 @@ if [ $fail = 0 ]; then
   done > "$OUTDIR/gpu_ops_failures.log"
   grep -q ': [1-9][0-9]*: ' "$OUTDIR/gpu_ops_summary.log" && fail=1
   step "GPU parity tests: exact CPU/GPU checks"
-  $PY -m pytest -q -p no:cacheprovider tests/py/test_ops_gpu.py -k "not test_primitive_gpu" \
-    2>&1 | tee "$OUTDIR/test_ops_gpu.log" | tail -30
+  $PY -m pytest -q -p no:cacheprovider tests/py/test_ops_gpu.py tests/py/test_cuda_fast_paths.py \
+    -k "not test_primitive_gpu" 2>&1 | tee "$OUTDIR/test_ops_gpu.log" | tail -30
   [ "${PIPESTATUS[0]}" = 0 ] || fail=1
   step "bench_gpu_ops (Spore vs PyTorch)"
   timeout 120 $PY bench/bench_gpu_ops.py "$BUILD" 2>&1 | tee "$OUTDIR/bench_gpu_ops.log"

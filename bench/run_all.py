@@ -42,3 +42,6 @@ for threads in sorted({1, nproc}):
 print("\n=== conv_peer.py (Spore bench_conv beside PyTorch)", flush=True)
 subprocess.run([sys.executable, os.path.join(here, "conv_peer.py"), os.path.join(build, "bench_conv"),
                 "--threads", ",".join(str(t) for t in sorted({1, nproc}))], check=False)
+print("\n=== peer_train_step.py (PyTorch's steps beside bench_train_step's)", flush=True)
+subprocess.run([sys.executable, os.path.join(here, "peer_train_step.py"),
+                "--threads", ",".join(str(t) for t in sorted({1, nproc}))], check=False)

@@ -12,6 +12,11 @@
  * on the module first, to a fixed point; `ir` then prints the optimized
  * IR, and reads IR text instead of source when FILE ends in .ir, so a
  * pass can be tried on a hand-written graph.
+ * With --compile, `run` goes through the graph compiler (src/compiler/
+ * compile.h: specialize, expand grad, optimize) instead of straight to the
+ * VM; `ir --stage NAME` prints the IR after that stage of the compiler
+ * (--time: the wall time of each stage on stderr; --args "f32[2,3], 3":
+ * the entry's argument signature, tensors by dtype and shape).
  * Every failure prints the library's error message (for program errors:
  * file:line:col, the source line and a caret) and exits non-zero; nothing
  * here aborts.
@@ -22,6 +27,8 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/gemm.h"
+#include "compiler/lower.h"
+#include "compiler/compile.h"
 #include "compiler/pass.h"
 #include "frontend/frontend.h"
 #include "runtime/vm.h"
@@ -31,11 +38,16 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: spore <command> [args]\n"
             "commands:\n"
-            "  run FILE.py [--entry main] [--threads N] [--passes LIST]\n"
+            "  run FILE.py [--entry main] [--threads N] [--passes LIST] [--compile]\n"
             "              compile FILE.py and run its entry function; print what it returns\n"
+            "              --compile: through the graph compiler (specialize, optimize)\n"
             "  ir FILE.py|FILE.ir [--entry main] [--roundtrip] [--passes LIST]\n"
             "              print the IR of FILE.py (--roundtrip: print, parse, print, compare)\n"
             "              --passes a,b,c: optimize first (inline, beta, switch_const, dce, ...)\n"
+            "     [--stage specialize|expand_grad|optimize] [--time] [--args \"f32[2,3], 3\"]\n"
+            "              the IR after that stage of the graph compiler for entry's signature\n"
+            "              --lower 'float32[8,784],int64[8],...': print the entry's kernel list and\n"
+            "              memory plan for parameters of that signature (a canonical graph)\n"
             "  run-check   check the installation: backends and a small computation on each\n"
             "  version     print the version\n"
             "  help        this text\n");
@@ -107,6 +119,9 @@ static int run_check(void) {
 typedef struct cli_opts {
     const char *file, *entry, *passes;
     int threads, roundtrip;
+    const char *lower; /* ir --lower SIG (helper LOWER) */
+    const char *stage, *args; /* ir --stage NAME --args SIG (the graph compiler) */
+    int compile, time;        /* run --compile; ir --time */
 } cli_opts;
 
 static int parse_opts(int argc, char **argv, int allow_roundtrip, cli_opts *o) {
@@ -130,8 +145,22 @@ static int parse_opts(int argc, char **argv, int allow_roundtrip, cli_opts *o) {
                 return 2;
             }
             o->threads = (int)n;
+        } else if (allow_roundtrip && !strcmp(a, "--lower") && i + 1 < argc) {
+            o->lower = argv[++i];
         } else if (allow_roundtrip && !strcmp(a, "--roundtrip")) {
             o->roundtrip = 1;
+        } else if (!allow_roundtrip && !strcmp(a, "--compile")) {
+            o->compile = 1;
+        } else if (allow_roundtrip && !strcmp(a, "--stage") && i + 1 < argc) {
+            o->stage = argv[++i];
+        } else if (allow_roundtrip && !strncmp(a, "--stage=", 8)) {
+            o->stage = a + 8;
+        } else if (allow_roundtrip && !strcmp(a, "--time")) {
+            o->time = 1;
+        } else if (allow_roundtrip && !strcmp(a, "--args") && i + 1 < argc) {
+            o->args = argv[++i];
+        } else if (allow_roundtrip && !strncmp(a, "--args=", 7)) {
+            o->args = a + 7;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "spore %s: unknown option '%s'\n", argv[1], a);
             usage(stderr);
@@ -212,7 +241,14 @@ static int cmd_run(int argc, char **argv) {
     if (o.threads && sp_set_num_threads(o.threads) != SP_OK) return fail();
     sp_module *m = load_module(&o);
     if (!m) return fail();
-    sp_value *v = sp_vm_run(m, o.entry, 0, NULL);
+    sp_value *v = NULL;
+    if (o.compile) {
+        sp_compiled *c = NULL;
+        if (sp_compile(m, o.entry, 0, NULL, NULL, &c) == SP_OK) v = sp_compiled_run(c, 0, NULL);
+        sp_compiled_free(c);
+    } else {
+        v = sp_vm_run(m, o.entry, 0, NULL);
+    }
     if (!v) {
         rc = fail();
     } else if (v->kind != SP_V_NONE) {
@@ -270,12 +306,150 @@ static char *ir_text(const sp_module *m, const char *entry) {
     return all;
 }
 
+/* ---- ir --stage NAME --args SIG: the graph compiler's IR ---- */
+
+/* Parses one argument of --args: "f32[2,3]" (a meta tensor of that dtype
+ * and shape), an int, a float, True, False, None or a 'string'.  A new
+ * value, or NULL + error. */
+static sp_value *parse_arg(const char *s, size_t len) {
+    char buf[256];
+    while (len && (*s == ' ' || *s == '\t')) s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    if (len == 0 || len >= sizeof buf) {
+        sp_error(SP_ERR_ARG, "--args: an empty or overlong argument");
+        return NULL;
+    }
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    if (!strcmp(buf, "True") || !strcmp(buf, "False")) return sp_value_bool(buf[0] == 'T');
+    if (!strcmp(buf, "None")) return sp_value_none();
+    if (len >= 2 && (buf[0] == '\'' || buf[0] == '"') && buf[len - 1] == buf[0]) return sp_value_str(buf + 1, len - 2);
+    char *bracket = strchr(buf, '[');
+    if (bracket && buf[len - 1] == ']') {
+        *bracket = 0;
+        sp_dtype d;
+        if (sp_dtype_parse(buf, &d) != SP_OK) return NULL;
+        int64_t shape[SP_MAX_DIMS];
+        int nd = 0;
+        for (char *p = bracket + 1; *p && *p != ']';) {
+            char *end;
+            long long v = strtoll(p, &end, 10);
+            if (end == p || nd == SP_MAX_DIMS || v < 0) {
+                sp_error(SP_ERR_ARG, "--args: bad shape in '%.*s'", (int)len, s);
+                return NULL;
+            }
+            shape[nd++] = v;
+            p = end;
+            while (*p == ',' || *p == ' ') p++;
+        }
+        sp_tensor *t = sp_tensor_new(d, nd, shape, SP_META);
+        sp_value *v = t ? sp_value_tensor(t) : NULL;
+        sp_tensor_release(t);
+        return v;
+    }
+    char *end;
+    long long i = strtoll(buf, &end, 10);
+    if (!*end) return sp_value_int(i);
+    double f = strtod(buf, &end);
+    if (!*end) return sp_value_float(f);
+    sp_error(SP_ERR_ARG, "--args: cannot read '%s' (want f32[2,3], 3, 2.5, True, None or 'text')", buf);
+    return NULL;
+}
+
+/* Splits --args at top-level commas into values; the count, or -1 + error. */
+static int parse_args(const char *sig, sp_value **out, int max) {
+    int n = 0, depth = 0;
+    const char *start = sig;
+    if (!sig || !*sig) return 0;
+    for (const char *p = sig;; p++) {
+        if (*p == '[') depth++;
+        if (*p == ']') depth--;
+        if ((*p == ',' && depth == 0) || !*p) {
+            if (n == max) {
+                sp_error(SP_ERR_ARG, "--args: more than %d arguments", max);
+                goto fail;
+            }
+            if (!(out[n] = parse_arg(start, (size_t)(p - start)))) goto fail;
+            n++;
+            start = p + 1;
+            if (!*p) break;
+        }
+    }
+    return n;
+fail:
+    for (int i = 0; i < n; i++) sp_value_release(out[i]);
+    return -1;
+}
+
+static int print_stage(sp_module *m, const cli_opts *o) {
+    sp_value *args[64];
+    int n = parse_args(o->args, args, 64);
+    if (n < 0) return fail();
+    sp_compile_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.stop_after = o->stage;
+    sp_compiled *c = NULL;
+    int rc = 0;
+    if (sp_compile(m, o->entry, n, args, &opt, &c) != SP_OK) {
+        rc = fail();
+    } else {
+        char *text = ir_text(sp_compiled_module(c), o->entry);
+        if (text) {
+            fputs(text, stdout);
+            free(text);
+        } else {
+            rc = fail();
+        }
+        if (o->time)
+            for (int s = 0; s < SP_STAGE_COUNT; s++)
+                fprintf(stderr, "stage %-12s %9.3f ms\n", sp_stage_name((sp_stage)s),
+                        1e3 * sp_compiled_stage_seconds(c, (sp_stage)s));
+    }
+    sp_compiled_free(c);
+    for (int i = 0; i < n; i++) sp_value_release(args[i]);
+    return rc;
+}
+
+/* ---- ir --lower SIG: the kernel list and memory plan (src/compiler/lower.h) ---- */
+static int print_lowered(sp_module *m, const cli_opts *o) {
+    const char *entry = o->entry ? o->entry : "main";
+    sp_value *fn = ir_module_get_global(m, entry);
+    if (!fn || fn->kind != SP_V_GRAPH) {
+        sp_error(SP_ERR_ARG, "%s: no function '%s' at module level", m->file, entry);
+        return fail();
+    }
+    sp_meta sig[64];
+    int n = sp_lower_parse_sig(o->lower, sig, 64);
+    if (n < 0) return fail();
+    char why[512];
+    sp_lowered *l = sp_lower(fn->u.graph, n, sig, NULL, why, sizeof why);
+    if (!l) {
+        fprintf(stderr, "spore ir --lower: @%s is not lowerable: %s\n", entry, why);
+        return 1;
+    }
+    char *s = sp_lowered_print(l);
+    int rc = s ? (fputs(s, stdout), 0) : fail();
+    free(s);
+    sp_lowered_free(l);
+    return rc;
+}
+
 static int cmd_ir(int argc, char **argv) {
     cli_opts o;
     int rc = parse_opts(argc, argv, 1, &o);
     if (rc) return rc;
     sp_module *m = load_module(&o), *m2 = NULL;
     if (!m) return fail();
+    if (o.lower) {
+        rc = print_lowered(m, &o);
+        sp_module_free(m);
+        return rc;
+    }
+    if (o.stage) {
+        rc = print_stage(m, &o);
+        sp_module_free(m);
+        return rc;
+    }
     char *text = ir_text(m, o.entry), *text2 = NULL;
     if (!text) {
         rc = fail();

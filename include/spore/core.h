@@ -43,7 +43,9 @@ typedef enum sp_status {
     SP_ERR_SYNTAX,      /* bad source code */
     SP_ERR_TYPE,        /* a type error found in a program */
     SP_ERR_RUNTIME,     /* an error while running a program */
-    SP_ERR_INTERNAL     /* a broken invariant: a bug in Spore */
+    SP_ERR_INTERNAL,    /* a broken invariant: a bug in Spore */
+    SP_ERR_VALUE        /* the value of a meta tensor was needed (not known at
+                           compile time) */
 } sp_status;
 
 /* The message of the last error on this thread; "" when there was none.
@@ -104,12 +106,22 @@ sp_dtype sp_dtype_promote(sp_dtype a, sp_dtype b);
 
 /* ---- devices ------------------------------------------------------------ */
 
-typedef enum sp_device_type { SP_DEVICE_CPU = 0, SP_DEVICE_CUDA = 1 } sp_device_type;
+/* SP_DEVICE_META is no device: a meta tensor has a dtype, shape and strides
+ * but no storage (its buffer's data is NULL).  The compiler evaluates code
+ * abstractly on meta tensors; a primitive with a meta input only infers its
+ * outputs (see sp_op_trace_set in src/ops/ops.h).  Anything that reads a
+ * meta tensor's values fails with SP_ERR_VALUE, never crashes. */
+typedef enum sp_device_type {
+    SP_DEVICE_CPU = 0,
+    SP_DEVICE_CUDA = 1,
+    SP_DEVICE_META = 2
+} sp_device_type;
 typedef struct sp_device {
     sp_device_type type;
     int index;
 } sp_device;
 #define SP_CPU ((sp_device){SP_DEVICE_CPU, 0})
+#define SP_META ((sp_device){SP_DEVICE_META, 0})
 
 /* ---- buffers ------------------------------------------------------------ */
 
@@ -154,7 +166,8 @@ typedef struct sp_tensor {
 } sp_tensor;
 
 /* A new contiguous tensor with uninitialized memory.  shape may be NULL when
- * ndim == 0.  NULL + error on a negative size, ndim > 8 or no memory. */
+ * ndim == 0.  NULL + error on a negative size, ndim > 8 or no memory.  On
+ * SP_META (here and in sp_tensor_zeros) no memory is allocated. */
 sp_tensor *sp_tensor_new(sp_dtype dtype, int ndim, const int64_t *shape, sp_device dev);
 /* Like sp_tensor_new, filled with zeros. */
 sp_tensor *sp_tensor_zeros(sp_dtype dtype, int ndim, const int64_t *shape, sp_device dev);
@@ -172,7 +185,10 @@ void sp_tensor_release(sp_tensor *t); /* NULL is fine */
 int64_t sp_tensor_numel(const sp_tensor *t);
 size_t sp_tensor_nbytes(const sp_tensor *t);      /* numel * itemsize */
 int sp_tensor_is_contiguous(const sp_tensor *t);  /* C order, no gaps */
-/* Address of element 0 (buffer data + offset); for CPU tensors. */
+/* Nonzero when t is a meta tensor (no storage; on SP_META).  NULL: 0. */
+int sp_tensor_is_meta(const sp_tensor *t);
+/* Address of element 0 (buffer data + offset); for CPU tensors.  NULL for
+ * a meta tensor. */
 void *sp_tensor_data(const sp_tensor *t);
 /* Element at a multi-index, converted to double (CPU only; for tests and
  * printing).  Returns NaN and sets an error on a bad index. */

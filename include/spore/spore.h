@@ -3,6 +3,10 @@
  *
  * core.h: tensors, dtypes, errors, threads, random numbers.
  * ops.h:  the primitives, called by name or id.
+ * data.h: dataset loaders, vision transforms and the input pipeline.
+ * io.h:   checkpoints (safetensors).
+ * program.h: whole programs in the source language: compile, call, grad,
+ *          parameters.
  * Later layers (programs, autodiff, training) add their headers here.
  */
 #ifndef SPORE_SPORE_H
@@ -10,6 +14,9 @@
 
 #include "spore/core.h"
 #include "spore/ops.h"
+#include "spore/data.h"
+#include "spore/io.h"
+#include "spore/program.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -661,9 +661,20 @@ done:
 
 /* ---- the other builtins ------------------------------------------------------------- */
 
+/* ZEROS or ONES shaped like t, as a primitive call (meta mode: the trace
+ * must see it). */
+static sp_value *fill_prim(int op, const sp_tensor *t) {
+    sp_attrs a;
+    sp_attrs_init(&a);
+    sp_attrs_set_ints(&a, "shape", t->ndim, t->shape);
+    sp_attrs_set_dtype(&a, "dtype", t->dtype);
+    return rt_wrap(rt_op1(op, 0, NULL, &a));
+}
+
 static sp_value *zeros_like(const sp_value *o) {
     if (o->kind == SP_V_TENSOR) {
         const sp_tensor *t = o->u.tensor;
+        if (rt_meta_mode(t)) return fill_prim(SP_OP_ZEROS, t);
         return rt_wrap(sp_tensor_zeros(t->dtype, t->ndim, t->shape, t->buf ? t->buf->device : SP_CPU));
     }
     if (o->kind == SP_V_FLOAT) return sp_value_float(0.0);
@@ -794,6 +805,7 @@ static sp_value *sens_of(const sp_value *out) {
                      "floating-point output", sp_dtype_name(t->dtype));
             return NULL;
         }
+        if (rt_meta_mode(t)) return fill_prim(SP_OP_ONES, t);
         sp_tensor *o = sp_tensor_zeros(t->dtype, t->ndim, t->shape, t->buf ? t->buf->device : SP_CPU);
         if (o && sp_tensor_fill(o, 1.0) != SP_OK) {
             sp_tensor_release(o);

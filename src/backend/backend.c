@@ -40,6 +40,7 @@
 
 #include "backend/backend.h"
 #include "core/device.h"
+#include "core/internal.h"
 #include "ops/ops.h"
 
 #define BACKEND_TYPES 2
@@ -183,6 +184,7 @@ sp_status sp_tensor_to(sp_tensor *t, sp_device dev, sp_tensor **out) {
         *out = t;
         return SP_OK;
     }
+    if (from.type == SP_DEVICE_META) return sp_meta_value_error("tensor_to", t);
     if ((dev.type != SP_DEVICE_CPU && dev.type != SP_DEVICE_CUDA) ||
         (from.type != SP_DEVICE_CPU && from.type != SP_DEVICE_CUDA))
         return sp_error(SP_ERR_DEVICE, "tensor_to: no way from %s to %s",

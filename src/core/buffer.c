@@ -29,6 +29,10 @@
  * buffer itself as context, so release has one path.  The ref count starts
  * at 1 and is touched only with atomics; the last release frees both the
  * memory and the struct.
+ *
+ * A buffer on SP_META has no memory at all: data is NULL, nbytes is the
+ * size it would have (so views keep their bounds checks) and there is no
+ * deleter.  Every reader of data checks the device first.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -170,6 +174,15 @@ sp_buffer *sp_buffer_new(sp_device dev, size_t nbytes) {
     if (!b) {
         sp_error(SP_ERR_NOMEM, "out of memory allocating a buffer header");
         return NULL;
+    }
+    if (dev.type == SP_DEVICE_META) {
+        b->data = NULL;
+        b->nbytes = nbytes;
+        b->device = dev;
+        b->refcount = 1;
+        b->deleter = NULL;
+        b->deleter_ctx = NULL;
+        return b;
     }
     b->data = sp_device_alloc(dev, nbytes);
     if (!b->data) {

@@ -305,6 +305,7 @@ static void copy_strided(int ndim, const int64_t *shape, char *dst, sp_dtype dd,
 /* ---- the public copies -------------------------------------------------------- */
 
 static sp_status copy_check_cpu(const char *what, const sp_tensor *t) {
+    if (sp_tensor_is_meta(t)) return sp_meta_value_error(what, t);
     if (t->buf->device.type != SP_DEVICE_CPU)
         return sp_error(SP_ERR_UNSUPPORTED, "%s: tensors on %s are not supported here (CPU only)",
                         what, sp_device_type_name(t->buf->device.type));

@@ -26,6 +26,7 @@ const char *sp_device_type_name(sp_device_type type) {
     switch (type) {
     case SP_DEVICE_CPU: return "cpu";
     case SP_DEVICE_CUDA: return "cuda";
+    case SP_DEVICE_META: return "meta";
     }
     return "unknown device";
 }

@@ -50,6 +50,7 @@ const char *sp_status_name(sp_status s) {
     case SP_ERR_TYPE: return "type error";
     case SP_ERR_RUNTIME: return "runtime error";
     case SP_ERR_INTERNAL: return "internal error";
+    case SP_ERR_VALUE: return "value error";
     }
     return "unknown error";
 }

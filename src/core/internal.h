@@ -164,6 +164,11 @@ static inline int64_t sp_slice_range(int64_t n, int64_t start, int64_t stop, int
     return count;
 }
 
+/* The error for reading the values of a meta tensor (see SP_DEVICE_META):
+ * SP_ERR_VALUE, "<what>: the value of a tensor is not known at compile time
+ * (a meta tensor of shape (2, 3) float32)".  Returns SP_ERR_VALUE. */
+sp_status sp_meta_value_error(const char *what, const sp_tensor *t);
+
 static inline void sp_ref_inc(int *rc) { __atomic_add_fetch(rc, 1, __ATOMIC_RELAXED); }
 /* Returns the count after the decrement. */
 static inline int sp_ref_dec(int *rc) { return __atomic_sub_fetch(rc, 1, __ATOMIC_ACQ_REL); }

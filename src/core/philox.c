@@ -317,6 +317,7 @@ static void core_fill_range(void *ctx, int64_t begin, int64_t end) {
 /* Checks that t is a contiguous CPU tensor; names the fill in the error. */
 static sp_status core_fill_check(const char *what, const sp_tensor *t) {
     if (!t) return sp_error(SP_ERR_ARG, "%s: tensor is NULL", what);
+    if (sp_tensor_is_meta(t)) return sp_meta_value_error(what, t);
     if (!t->buf || t->buf->device.type != SP_DEVICE_CPU)
         return sp_error(SP_ERR_DEVICE, "%s: the tensor is not on the CPU", what);
     if (!sp_tensor_is_contiguous(t))

@@ -485,6 +485,10 @@ char *sp_tensor_to_string(const sp_tensor *t) {
         sp_error(SP_ERR_ARG, "tensor_to_string: NULL tensor");
         return NULL;
     }
+    if (sp_tensor_is_meta(t)) {
+        sp_meta_value_error("tensor_to_string", t);
+        return NULL;
+    }
     if (t->buf->device.type != SP_DEVICE_CPU) {
         sp_error(SP_ERR_UNSUPPORTED, "tensor_to_string: the tensor is on %s; copy it to the CPU",
                  sp_device_type_name(t->buf->device.type));

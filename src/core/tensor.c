@@ -17,6 +17,11 @@
  * of size-1 axes (they are never stepped over) and calls every empty tensor
  * contiguous, as numpy does; both matter when reshape decides whether it
  * can return a view.
+ *
+ * A meta tensor (on SP_META) is all of the above except the memory: its
+ * buffer's data is NULL.  Layout functions work on it unchanged; anything
+ * that reads values (sp_tensor_get here, copies and printing elsewhere)
+ * fails with sp_meta_value_error.
  */
 #include <stdlib.h>
 
@@ -121,7 +126,7 @@ sp_tensor *sp_tensor_new(sp_dtype dtype, int ndim, const int64_t *shape, sp_devi
 sp_tensor *sp_tensor_zeros(sp_dtype dtype, int ndim, const int64_t *shape, sp_device dev) {
     sp_tensor *t = tensor_new_named("tensor_zeros", dtype, ndim, shape, dev);
     if (!t) return NULL;
-    if (sp_device_memset(dev, t->buf->data, 0, t->buf->nbytes) != SP_OK) {
+    if (dev.type != SP_DEVICE_META && sp_device_memset(dev, t->buf->data, 0, t->buf->nbytes) != SP_OK) {
         sp_tensor_release(t);
         return NULL;
     }
@@ -232,13 +237,31 @@ int sp_tensor_is_contiguous(const sp_tensor *t) {
     return 1;
 }
 
+int sp_tensor_is_meta(const sp_tensor *t) {
+    return t && t->buf && t->buf->device.type == SP_DEVICE_META;
+}
+
+sp_status sp_meta_value_error(const char *what, const sp_tensor *t) {
+    char sh[256];
+    if (!t) return sp_error(SP_ERR_VALUE, "%s: the value of a tensor is not known at compile time", what);
+    return sp_error(SP_ERR_VALUE,
+                    "%s: the value of a tensor is not known at compile time (a meta tensor of "
+                    "shape %s %s)",
+                    what, sp_shape_str(t->ndim, t->shape, sh, sizeof sh), sp_dtype_name(t->dtype));
+}
+
 void *sp_tensor_data(const sp_tensor *t) {
+    if (!t->buf->data) return NULL; /* a meta tensor */
     return (char *)t->buf->data + (size_t)t->offset * sp_dtype_size(t->dtype);
 }
 
 double sp_tensor_get(const sp_tensor *t, const int64_t *index) {
     if (!t) {
         sp_error(SP_ERR_ARG, "tensor_get: NULL tensor");
+        return NAN;
+    }
+    if (sp_tensor_is_meta(t)) {
+        sp_meta_value_error("tensor_get", t);
         return NAN;
     }
     if (t->buf->device.type != SP_DEVICE_CPU) {

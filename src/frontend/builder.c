@@ -771,6 +771,24 @@ static sp_node *build_seq(builder *b, fnctx *fn, cursor *c, const fe_expr *e, in
 
 static sp_node *build_listcomp(builder *b, fnctx *fn, cursor *c, const fe_expr *e);
 
+/* "a.b.c" for an expression that is a name or a chain of attributes of one
+ * (the base of the resolver's resolve_attr); 0 for anything else or a path
+ * longer than n - 1. */
+static int attr_path(const fe_expr *e, char *buf, size_t n) {
+    if (e->kind == FE_E_NAME) {
+        size_t k = strlen(e->u.name);
+        if (k >= n) return 0;
+        memcpy(buf, e->u.name, k + 1);
+        return 1;
+    }
+    if (e->kind != FE_E_ATTR || !attr_path(e->u.attr.value, buf, n)) return 0;
+    size_t k = strlen(buf), a = strlen(e->u.attr.name);
+    if (k + 1 + a >= n) return 0;
+    buf[k] = '.';
+    memcpy(buf + k + 1, e->u.attr.name, a + 1);
+    return 1;
+}
+
 static sp_node *build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
     sp_graph *g = c->g;
     switch (e->kind) {
@@ -784,6 +802,11 @@ static sp_node *build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
     case FE_E_TUPLE: return build_seq(b, fn, c, e, B_MAKE_TUPLE);
     case FE_E_LIST: return build_seq(b, fn, c, e, B_MAKE_LIST);
     case FE_E_ATTR: {
+        char path[256];
+        if (b->resolver && b->resolver->resolve_attr && attr_path(e->u.attr.value, path, sizeof path)) {
+            sp_value *r = b->resolver->resolve_attr(b->resolver->ctx, path, e->u.attr.name);
+            if (r) return konst(g, r, e->loc);
+        }
         sp_node *v = build_expr(b, fn, c, e->u.attr.value);
         const char *nm = e->u.attr.name;
         return v ? call2(g, B_GETATTR, e->loc, v, konst(g, sp_value_str(nm, strlen(nm)), e->loc)) : NULL;

@@ -26,6 +26,14 @@ typedef struct sp_resolver {
      * (without setting an error). */
     sp_value *(*resolve)(void *ctx, const char *name);
     void *ctx;
+    /* Optional (NULL: unused).  Asked first for every `base.attr` whose base
+     * is a plain name or a chain of attributes of one, given as the dotted
+     * path ("self", "self.inner"), local or not: the Python package answers
+     * `self.w` of a Cell's construct (where `self` is a parameter),
+     * `self.inner.w`, and `F.tensor_add` for a global F.  Returns a new
+     * reference to the attribute's value, which the expression then is as a
+     * constant, or NULL (without an error) to build the read as usual. */
+    sp_value *(*resolve_attr)(void *ctx, const char *path, const char *attr);
 } sp_resolver;
 
 /* Compiles a whole source file into a module (every top-level def becomes a

@@ -65,6 +65,12 @@ typedef struct sp_graph {
     /* K(g), the autodiff transform of this graph (src/ad/k.c), built on
      * first use; NULL until then. */
     struct sp_graph *k_graph;
+    /* K(g) as an IR expansion (src/ad/expand.c: static J, rules copied
+     * in), built on first use; NULL until then.  (Added by JEXP.) */
+    struct sp_graph *kx_graph;
+    /* The graph this one was copied from by ir_graph_clone_into (src/ir/
+     * clone.h), possibly in another module; NULL for an original. */
+    const struct sp_graph *clone_of;
 } sp_graph;
 
 typedef struct sp_module {

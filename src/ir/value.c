@@ -535,6 +535,11 @@ int sp_value_truth(const sp_value *v) {
                      sp_shape_str(t->ndim, t->shape, sh, sizeof sh), (long long)n);
             return -1;
         }
+        if (sp_tensor_is_meta(t)) {
+            sp_error(SP_ERR_VALUE, "the truth value of a Tensor is not known at compile time (bool(), if, "
+                     "while, and, or on a tensor need its value)");
+            return -1;
+        }
         if (t->buf->device.type != SP_DEVICE_CPU) {
             sp_error(SP_ERR_UNSUPPORTED, "truth: the tensor is not on the CPU");
             return -1;

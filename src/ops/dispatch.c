@@ -27,6 +27,18 @@
  * In-place primitives (SP_OPF_INPLACE: the optimizer updates) have no
  * outputs; their kernels write into inputs, which must therefore be
  * contiguous.
+ *
+ * Meta mode.  A call with any meta input (SP_DEVICE_META), or any call on
+ * a thread that has a trace installed (sp_op_trace_set), stops after step
+ * 2: its outputs are new meta tensors with the inferred metas, no kernel
+ * runs, no backend is asked, and random primitives draw nothing from the
+ * global generator (their attributes go to the trace as the caller gave
+ * them).  Real tensors may meet meta ones in such a call -- they are the
+ * constants of the program being traced (a Python scalar turned into a 0-d
+ * tensor) -- so only the real inputs must share a device.  After
+ * inference the trace callback sees the call: op, inputs, attributes and
+ * outputs, all borrowed.  This is how the compiler evaluates an API
+ * function abstractly and learns the primitive calls it makes.
  */
 #include <string.h>
 
@@ -34,6 +46,18 @@
 #include "ops/ops.h"
 
 static const sp_attrs dispatch_no_attrs; /* n == 0 */
+
+static _Thread_local sp_op_trace_fn dispatch_trace_fn;
+static _Thread_local void *dispatch_trace_ctx;
+
+void sp_op_trace_set(sp_op_trace_fn fn, void *ctx, sp_op_trace_fn *prev_fn, void **prev_ctx) {
+    if (prev_fn) *prev_fn = dispatch_trace_fn;
+    if (prev_ctx) *prev_ctx = dispatch_trace_ctx;
+    dispatch_trace_fn = fn;
+    dispatch_trace_ctx = fn ? ctx : NULL;
+}
+
+int sp_op_tracing(void) { return dispatch_trace_fn != NULL; }
 
 sp_meta sp_meta_of(const sp_tensor *t) {
     sp_meta m;
@@ -170,10 +194,14 @@ static int dispatch_same_dev(sp_device a, sp_device b) {
     return a.type == b.type && (a.type == SP_DEVICE_CPU || a.index == b.index);
 }
 
-/* Checks the input tensors (present, one device, sane metas) and infers. */
+/* Checks the input tensors (present, one device, sane metas) and infers.
+ * *meta says whether the call runs in meta mode (see the essay): a trace is
+ * installed or an input is a meta tensor; then only the real inputs must
+ * share a device. */
 static sp_status dispatch_prepare(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs,
-                                  int *n_out, sp_meta *metas, sp_device *dev) {
+                                  int *n_out, sp_meta *metas, sp_device *dev, int *meta) {
     *n_out = 0;
+    *meta = dispatch_trace_fn != NULL;
     if (op < 0 || op >= SP_OP_COUNT)
         return sp_error(SP_ERR_ARG, "unknown primitive id %d (there are %d)", op, SP_OP_COUNT);
     const sp_op_def *def = &sp_op_defs[op];
@@ -182,21 +210,29 @@ static sp_status dispatch_prepare(int op, int n_in, sp_tensor *const *in, const 
     if (n_in > 0 && !in) return sp_error(SP_ERR_ARG, "%s: NULL input array", def->name);
     sp_meta inm[SP_MAX_INPUTS];
     *dev = SP_CPU;
+    int first = -1; /* the first real input */
     for (int i = 0; i < n_in; i++) {
         if (!in[i] || !in[i]->buf)
             return sp_error(SP_ERR_ARG, "%s: input %d is NULL", def->name, i);
+        if (in[i]->buf->device.type == SP_DEVICE_META) *meta = 1;
+    }
+    for (int i = 0; i < n_in; i++) {
         sp_device d = in[i]->buf->device;
-        if (i == 0) {
+        if (d.type == SP_DEVICE_META) {
+            /* nothing: a meta input goes with any device */
+        } else if (first < 0) {
+            first = i;
             *dev = d;
         } else if (!dispatch_same_dev(d, *dev)) {
             char a[32], b[32];
             return sp_error(SP_ERR_DEVICE,
-                            "%s: inputs are on different devices (input 0 on %s, input %d on %s)",
-                            def->name, dispatch_dev_str(*dev, a, sizeof a), i,
+                            "%s: inputs are on different devices (input %d on %s, input %d on %s)",
+                            def->name, first, dispatch_dev_str(*dev, a, sizeof a), i,
                             dispatch_dev_str(d, b, sizeof b));
         }
         inm[i] = sp_meta_of(in[i]);
     }
+    if (*meta) *dev = SP_META;
     sp_status st = sp_op_infer(op, n_in, inm, attrs, n_out, metas);
     if (st) return st;
     if ((def->flags & SP_OPF_INPLACE))
@@ -258,19 +294,22 @@ sp_status sp_op_call(int op, int n_in, sp_tensor *const *in, const sp_attrs *att
     }
     *n_out = 0;
     if (!attrs) attrs = &dispatch_no_attrs;
-    int n = 0;
+    int n = 0, meta;
     sp_meta metas[SP_MAX_OUTPUTS];
     sp_device dev;
-    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev);
+    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev, &meta);
     if (st) return st;
     const sp_op_def *def = &sp_op_defs[op];
-    sp_dtype kd = n_in > 0 ? in[0]->dtype : (n > 0 ? metas[0].dtype : SP_F32);
-    sp_backend *be = dispatch_backend(op, dev, kd);
-    if (!be) return sp_last_status();
-
+    sp_backend *be = NULL;
     sp_attrs rbuf;
-    const sp_attrs *use = dispatch_random_attrs(def, attrs, &metas[0], &rbuf, &st);
-    if (!use) return st;
+    const sp_attrs *use = attrs;
+    if (!meta) {
+        sp_dtype kd = n_in > 0 ? in[0]->dtype : (n > 0 ? metas[0].dtype : SP_F32);
+        be = dispatch_backend(op, dev, kd);
+        if (!be) return sp_last_status();
+        use = dispatch_random_attrs(def, attrs, &metas[0], &rbuf, &st);
+        if (!use) return st;
+    }
 
     sp_tensor *res[SP_MAX_OUTPUTS] = {0};
     for (int i = 0; i < n; i++) {
@@ -280,8 +319,12 @@ sp_status sp_op_call(int op, int n_in, sp_tensor *const *in, const sp_attrs *att
             goto fail;
         }
     }
-    st = dispatch_launch(be, op, n_in, in, use, n, res);
-    if (st) goto fail;
+    if (!meta) {
+        st = dispatch_launch(be, op, n_in, in, use, n, res);
+        if (st) goto fail;
+    } else if (dispatch_trace_fn) {
+        dispatch_trace_fn(dispatch_trace_ctx, op, n_in, in, attrs, n, res);
+    }
     for (int i = 0; i < n; i++) out[i] = res[i];
     *n_out = n;
     return SP_OK;
@@ -293,15 +336,17 @@ fail:
 sp_status sp_op_call_into(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs,
                           int n_out, sp_tensor *const *out) {
     if (!attrs) attrs = &dispatch_no_attrs;
-    int n = 0;
+    int n = 0, meta;
     sp_meta metas[SP_MAX_OUTPUTS];
     sp_device dev;
-    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev);
+    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev, &meta);
     if (st) return st;
     const sp_op_def *def = &sp_op_defs[op];
     if (n_out != n)
         return sp_error(SP_ERR_ARG, "%s: given %d outputs, inference gives %d", def->name, n_out, n);
     if (n > 0 && !out) return sp_error(SP_ERR_ARG, "%s: NULL output array", def->name);
+    for (int i = 0; i < n; i++)
+        if (out[i] && out[i]->buf && out[i]->buf->device.type == SP_DEVICE_META) meta = 1;
     for (int i = 0; i < n; i++) {
         const sp_tensor *t = out[i];
         if (!t || !t->buf) return sp_error(SP_ERR_ARG, "%s: output %d is NULL", def->name, i);
@@ -318,6 +363,7 @@ sp_status sp_op_call_into(int op, int n_in, sp_tensor *const *in, const sp_attrs
         }
         if (!sp_tensor_is_contiguous(t))
             return sp_error(SP_ERR_ARG, "%s: output %d must be contiguous", def->name, i);
+        if (meta) continue; /* meta mode: outputs on any device, nothing is written */
         if (n_in == 0 && i == 0) dev = t->buf->device; /* no inputs: the outputs decide */
         if (!dispatch_same_dev(t->buf->device, dev)) {
             char a[32], b[32];
@@ -325,6 +371,10 @@ sp_status sp_op_call_into(int op, int n_in, sp_tensor *const *in, const sp_attrs
                             i, dispatch_dev_str(t->buf->device, a, sizeof a),
                             dispatch_dev_str(dev, b, sizeof b));
         }
+    }
+    if (meta) {
+        if (dispatch_trace_fn) dispatch_trace_fn(dispatch_trace_ctx, op, n_in, in, attrs, n, out);
+        return SP_OK;
     }
     sp_dtype kd = n_in > 0 ? in[0]->dtype : (n > 0 ? metas[0].dtype : SP_F32);
     sp_backend *be = dispatch_backend(op, dev, kd);

@@ -6,7 +6,9 @@
  * works on sp_meta (dtype + shape, no data), so the compiler's abstract
  * interpreter can run it on programs that have not run yet; sp_op_call()
  * (dispatch.c) runs the same inference on real tensors, allocates the
- * outputs and hands them to the backend of the inputs' device.
+ * outputs and hands them to the backend of the inputs' device -- or, in
+ * meta mode (a meta input, or a trace installed), stops after inference
+ * and returns meta outputs.
  *
  * Every inference error names the primitive and the shapes it saw, e.g.
  * "add: shapes (2, 3) and (4,) cannot be broadcast".
@@ -74,6 +76,25 @@ sp_meta sp_meta_of(const sp_tensor *t);
  * inference).  The memory planner of the compiler calls this. */
 sp_status sp_op_call_into(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs,
                           int n_out, sp_tensor *const *out);
+
+/* ---- meta mode and the primitive-call trace (dispatch.c) ---- */
+
+/* Called once per primitive call in meta mode, after inference: op, the
+ * inputs (meta tensors, or real ones: constants), the attributes as the
+ * caller gave them, and the new meta outputs.  Everything is borrowed for
+ * the duration of the call (retain what you keep). */
+typedef void (*sp_op_trace_fn)(void *ctx, int op, int n_in, sp_tensor *const *in,
+                               const sp_attrs *attrs, int n_out, sp_tensor *const *out);
+/* Installs fn for the calling thread (NULL removes it) and returns the
+ * previous pair through prev_fn/prev_ctx (may be NULL).  While a trace is
+ * installed, EVERY primitive call on this thread (also those with no tensor
+ * inputs: zeros, arange, random draws) produces meta outputs and runs no
+ * kernel, then calls fn after inference.  A call with a meta input runs
+ * the same way with or without a trace.  Random primitives in meta mode
+ * draw nothing (the global generator is untouched).  Cannot fail. */
+void sp_op_trace_set(sp_op_trace_fn fn, void *ctx, sp_op_trace_fn *prev_fn, void **prev_ctx);
+/* Nonzero while a trace is installed on this thread.  Cannot fail. */
+int sp_op_tracing(void);
 
 /* ---- helpers shared by the inference functions (infer_util.c) ---- */
 /* Normalizes axis into [0, ndim) or returns an error naming op and axis. */

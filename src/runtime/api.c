@@ -21,6 +21,11 @@
  *
  * Every error names the function as the user wrote it ("ops.sum()",
  * "Tensor.reshape()") and the parameter involved.
+ *
+ * In meta mode (rt_meta_mode: a trace installed or a meta tensor) the
+ * views and copies below (reshape, squeeze, transpose, casts, default
+ * layer-norm weights) are primitive calls, never core views, so that a
+ * traced API call is exactly the primitive calls it made.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -34,6 +39,13 @@
 /* sp_tensor_reshape, noted for autodiff as the reshape primitive it stands
  * for (a view where it can be one). */
 static sp_status reshape_noted(sp_tensor *t, int n, const int64_t *shape, sp_tensor **out) {
+    if (rt_meta_mode(t)) {
+        sp_attrs a;
+        sp_attrs_init(&a);
+        if (sp_attrs_set_ints(&a, "shape", n, shape) != SP_OK) return sp_last_status();
+        *out = rt_op1(SP_OP_RESHAPE, 1, &t, &a);
+        return *out ? SP_OK : sp_last_status();
+    }
     sp_status st = sp_tensor_reshape(t, n, shape, out);
     if (st == SP_OK) {
         sp_attrs a;
@@ -43,6 +55,17 @@ static sp_status reshape_noted(sp_tensor *t, int n, const int64_t *shape, sp_ten
         if (sp_attrs_set_ints(&a, "shape", (*out)->ndim, s) == SP_OK) ad_record_op(SP_OP_RESHAPE, 1, &t, &a, 1, out);
     }
     return st;
+}
+
+/* In meta mode, a view `v` of t that core made (squeeze, unsqueeze) is
+ * replaced by the RESHAPE primitive to its shape; otherwise v itself.
+ * Takes v's reference; NULL + error. */
+static sp_tensor *view_noted(sp_tensor *t, sp_tensor *v) {
+    if (!v || !rt_meta_mode(t)) return v;
+    sp_tensor *out = NULL;
+    sp_status st = reshape_noted(t, v->ndim, v->shape, &out);
+    sp_tensor_release(v);
+    return st ? NULL : out;
 }
 
 #define API_MAX_PARAMS 12
@@ -619,6 +642,7 @@ static int dtype_arg(api_call *c, const char *name, int dflt) {
 }
 
 static sp_tensor *cast_t(sp_tensor *t, sp_dtype d) {
+    if (rt_meta_mode(t)) return rt_cast(t, d);
     sp_tensor *out = NULL;
     if (sp_tensor_cast(t, d, &out) != SP_OK) return NULL;
     sp_attrs a;
@@ -1066,6 +1090,7 @@ static sp_value *api_squeeze(api_call *c) {
             out = st ? NULL : o2;
         }
     }
+    if (!st && !(out = view_noted(t, out))) st = sp_last_status();
     sp_tensor_release(t);
     return st ? NULL : rt_wrap(out);
 }
@@ -1076,7 +1101,7 @@ static sp_value *api_unsqueeze(api_call *c) {
     sp_value *r = NULL;
     if (t && !rt_int_of(c->v[1], &axis, "axis") && axis >= INT32_MIN && axis <= INT32_MAX &&
         sp_tensor_unsqueeze(t, (int)axis, &out) == SP_OK)
-        r = rt_wrap(out);
+        r = rt_wrap(view_noted(t, out));
     else if (t && sp_last_status() == SP_OK)
         sp_error(SP_ERR_ARG, "%s(): axis out of range", c->qname);
     sp_tensor_release(t);
@@ -1160,6 +1185,14 @@ done:
 /* An optional parameter tensor of `shape`: the argument, or `fill` values. */
 static sp_tensor *param_or(api_call *c, const char *name, int n, const int64_t *shape, sp_dtype d, double fill) {
     if (!is_none(arg(c, name))) return targ(c, name);
+    if (sp_op_tracing()) { /* a FULL the trace sees, not a constant */
+        sp_attrs a;
+        sp_attrs_init(&a);
+        sp_attrs_set_ints(&a, "shape", n, shape);
+        sp_attrs_set_float(&a, "value", fill);
+        sp_attrs_set_dtype(&a, "dtype", d);
+        return rt_op1(SP_OP_FULL, 0, NULL, &a);
+    }
     sp_tensor *t = sp_tensor_new(d, n, shape, SP_CPU);
     if (t && sp_tensor_fill(t, fill) != SP_OK) {
         sp_tensor_release(t);
@@ -1347,7 +1380,15 @@ static sp_value *api_transpose_method(api_call *c) {
     }
     for (int i = 0; i < n; i++)
         if (sp_norm_axis("transpose", axes[i], t->ndim, &perm[i])) goto done;
-    if (sp_tensor_permute(t, perm, &out) == SP_OK) r = rt_wrap(out);
+    if (rt_meta_mode(t)) {
+        sp_attrs a;
+        sp_attrs_init(&a);
+        for (int i = 0; i < n; i++) axes[i] = perm[i];
+        sp_attrs_set_ints(&a, "perm", n, axes);
+        r = rt_wrap(rt_op1(SP_OP_TRANSPOSE, 1, &t, &a));
+    } else if (sp_tensor_permute(t, perm, &out) == SP_OK) {
+        r = rt_wrap(out);
+    }
 done:
     sp_tensor_release(t);
     return r;

@@ -234,7 +234,10 @@ static int value_eq(const sp_value *a, const sp_value *b, int depth) {
         sp_value *r = rt_tensor_binary(RT_B_EQ, a, b);
         if (!r) return -1;
         int t = 1;
-        if (r->kind == SP_V_TENSOR) {
+        if (r->kind == SP_V_TENSOR && sp_tensor_is_meta(r->u.tensor)) {
+            sp_meta_value_error("==", r->u.tensor);
+            t = -1;
+        } else if (r->kind == SP_V_TENSOR) {
             const sp_tensor *x = r->u.tensor;
             for (int64_t i = 0, n = sp_tensor_numel(x); i < n && t; i++) {
                 int64_t idx[SP_MAX_DIMS], lin = i;
@@ -797,7 +800,8 @@ static sp_value *b_int(const sp_value *x) {
         }
         return sp_value_int(v);
     }
-    if (x->kind == SP_V_TENSOR && sp_tensor_numel(x->u.tensor) == 1 && !sp_dtype_is_float(x->u.tensor->dtype))
+    if (x->kind == SP_V_TENSOR && sp_tensor_numel(x->u.tensor) == 1 && !sp_dtype_is_float(x->u.tensor->dtype) &&
+        !sp_tensor_is_meta(x->u.tensor)) /* a meta one fails in rt_float_of below */
         return sp_value_int(sp_load_i64(x->u.tensor->dtype, sp_tensor_data(x->u.tensor)));
     if (x->kind != SP_V_FLOAT && x->kind != SP_V_TENSOR) {
         sp_error(SP_ERR_TYPE, "int() argument must be a string or a number, not '%s'", sp_value_kind_name(x));

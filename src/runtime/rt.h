@@ -67,6 +67,16 @@ int rt_slice_indices(const sp_value *s, int64_t n, int64_t *start, int64_t *step
 sp_value *rt_seq_getitem(const sp_value *x, const sp_value *index);
 
 
+/* Nonzero when work on t must go through primitives and make no copy or
+ * view of its own: a trace is installed on this thread (sp_op_trace_set) or
+ * t is a meta tensor.  Views, casts and copies made by the API then call
+ * RESHAPE, TRANSPOSE, SLICE, CAST..., so every meta tensor an API function
+ * returns comes from a traced primitive call.  Cannot fail. */
+int rt_meta_mode(const sp_tensor *t);
+/* t converted to dtype d: a new tensor (the CAST primitive in meta mode, a
+ * copy otherwise).  NULL + error. */
+sp_tensor *rt_cast(sp_tensor *t, sp_dtype d);
+
 /* A tensor value, taking over the caller's reference to t (NULL t: NULL). */
 sp_value *rt_wrap(sp_tensor *t);
 /* Nonzero for int, float and bool values. */

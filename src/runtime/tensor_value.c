@@ -19,6 +19,14 @@
  * Bounds follow Python: an int out of range is an IndexError naming the
  * axis and its size; slices clamp.
  *
+ * Meta mode (rt_meta_mode: a trace installed, or a meta tensor).  Views and
+ * casts are then primitive calls instead -- indexing becomes one SLICE over
+ * every axis and a RESHAPE that drops the int-indexed axes and adds the
+ * None ones, .T a TRANSPOSE -- so the compiler's trace sees each of them.
+ * Reading a meta tensor's value (int(), item, a tensor in ops.tensor's
+ * data, a tensor as an int index) is an SP_ERR_VALUE error naming the
+ * function.
+ *
  * Every error says which operation, which kinds or shapes; nothing here
  * aborts on user input.
  */
@@ -31,6 +39,27 @@
 #include "runtime/rt.h"
 
 /* ---- small helpers ---------------------------------------------------------- */
+
+int rt_meta_mode(const sp_tensor *t) { return sp_op_tracing() || sp_tensor_is_meta(t); }
+
+sp_tensor *rt_cast(sp_tensor *t, sp_dtype d) {
+    if (!rt_meta_mode(t)) {
+        sp_tensor *out = NULL;
+        return sp_tensor_cast(t, d, &out) == SP_OK ? out : NULL;
+    }
+    sp_attrs a;
+    sp_attrs_init(&a);
+    sp_attrs_set_dtype(&a, "dtype", d);
+    return rt_op1(SP_OP_CAST, 1, &t, &a);
+}
+
+/* Nonzero (and the error set) when v is a meta tensor whose value `what`
+ * needs. */
+static int meta_value(const sp_value *v, const char *what) {
+    if (v->kind != SP_V_TENSOR || !sp_tensor_is_meta(v->u.tensor)) return 0;
+    sp_meta_value_error(what, v->u.tensor);
+    return 1;
+}
 
 sp_value *rt_wrap(sp_tensor *t) {
     if (!t) return NULL;
@@ -81,6 +110,7 @@ static int data_scan(const sp_value *v, int depth, data_info *di) {
     if (depth == di->ndim) {
         if (v->kind == SP_V_FLOAT) di->has_float = 1;
         else if (v->kind == SP_V_INT) di->has_int = 1;
+        else if (meta_value(v, di->what)) return -1;
         else if (v->kind == SP_V_TENSOR && sp_tensor_numel(v->u.tensor) == 1) {
             if (sp_dtype_is_float(v->u.tensor->dtype)) di->has_float = 1;
             else if (v->u.tensor->dtype != SP_BOOL) di->has_int = 1;
@@ -117,12 +147,11 @@ sp_tensor *rt_tensor_from_data(const sp_value *data, int dtype, const char *what
     memset(&di, 0, sizeof di);
     di.what = what;
     if (data->kind == SP_V_TENSOR) {
-        sp_tensor *out = NULL;
         if (dtype < 0 || (sp_dtype)dtype == data->u.tensor->dtype) {
             sp_tensor_retain(data->u.tensor);
             return data->u.tensor;
         }
-        return sp_tensor_cast(data->u.tensor, (sp_dtype)dtype, &out) == SP_OK ? out : NULL;
+        return rt_cast(data->u.tensor, (sp_dtype)dtype);
     }
     const sp_value *v = data;
     while (v->kind == SP_V_TUPLE || v->kind == SP_V_LIST) {
@@ -158,6 +187,7 @@ sp_tensor *rt_as_tensor(const sp_value *v, int weak, const char *what) {
 }
 
 int rt_int_of(const sp_value *v, int64_t *out, const char *what) {
+    if (meta_value(v, what)) return -1;
     if (v->kind == SP_V_INT || v->kind == SP_V_BOOL) {
         *out = scalar_i64(v);
         return 0;
@@ -171,6 +201,7 @@ int rt_int_of(const sp_value *v, int64_t *out, const char *what) {
 }
 
 int rt_float_of(const sp_value *v, double *out, const char *what) {
+    if (meta_value(v, what)) return -1;
     if (rt_is_scalar(v)) {
         *out = scalar_f64(v);
         return 0;
@@ -199,6 +230,7 @@ int rt_ints_of(const sp_value *v, int64_t *out, int *n, const char *what) {
         *n = v->u.seq.n;
         return 0;
     }
+    if (meta_value(v, what)) return -1;
     if (v->kind == SP_V_TENSOR && v->u.tensor->ndim <= 1 && !sp_dtype_is_float(v->u.tensor->dtype)) {
         const sp_tensor *t = v->u.tensor;
         int64_t k = sp_tensor_numel(t);
@@ -246,6 +278,10 @@ static sp_value *to_list(const sp_tensor *t, int axis, const char *base) {
 }
 
 sp_value *rt_tensor_to_py(const sp_tensor *t, int as_list) {
+    if (sp_tensor_is_meta(t)) {
+        sp_meta_value_error(as_list ? "Tensor.tolist()" : "Tensor.item()", t);
+        return NULL;
+    }
     if (t->buf->device.type != SP_DEVICE_CPU) {
         sp_error(SP_ERR_UNSUPPORTED, "the tensor is not on the CPU");
         return NULL;
@@ -406,13 +442,13 @@ static int prim_of(int id) {
  * essay); NULL + error. */
 static sp_tensor *operand_tensor(const sp_value *v, const sp_value *other, const char *what) {
     if (v->kind == SP_V_TENSOR) {
-        sp_tensor *t = v->u.tensor, *c = NULL;
+        sp_tensor *t = v->u.tensor;
         if (rt_is_scalar(other)) {
             sp_dtype d = t->dtype;
             sp_dtype want = d;
             if (other->kind == SP_V_FLOAT && !sp_dtype_is_float(d)) want = SP_F32;
             else if (other->kind == SP_V_INT && d == SP_BOOL) want = SP_I64;
-            if (want != d) return sp_tensor_cast(t, want, &c) == SP_OK ? c : NULL;
+            if (want != d) return rt_cast(t, want);
         }
         sp_tensor_retain(t);
         return t;
@@ -485,6 +521,55 @@ static int is_basic_index(const sp_value *v) {
                                         !sp_dtype_is_float(v->u.tensor->dtype) && v->u.tensor->dtype != SP_BOOL);
 }
 
+/* begin/end/step of the SLICE primitive for Python's slice with first
+ * index `start`, `step` and `len` items over an axis of n (end computed so
+ * that sp_slice_range gives back exactly len items, without overflow). */
+static void slice_of(int64_t n, int64_t start, int64_t step, int64_t len, int64_t *b, int64_t *e,
+                     int64_t *s) {
+    if (len <= 1) { /* the step does not matter (and may be huge) */
+        *b = len ? start : 0;
+        *e = len ? start + 1 : 0;
+        *s = 1;
+        return;
+    }
+    *b = start;
+    *s = step;
+    *e = start + len * step; /* |step| < n here: no overflow */
+    if (*e < 0) *e = -n - 1; /* down to index 0: Python's "stop before -n" */
+}
+
+/* Basic indexing as primitives (meta mode): SLICE with (b, e, s) per axis
+ * of t, then RESHAPE to the indexed shape (nd, shape) when the SLICE's
+ * shape differs (int indices drop axes, None adds them).  t itself when
+ * nothing changes. */
+static sp_value *getitem_prims(sp_tensor *t, const int64_t *b, const int64_t *e, const int64_t *s,
+                               int nd, const int64_t *shape) {
+    int sliced = 0;
+    for (int k = 0; k < t->ndim; k++) sliced |= b[k] != 0 || e[k] != t->shape[k] || s[k] != 1;
+    sp_tensor *cur = t;
+    sp_tensor_retain(t);
+    sp_attrs a;
+    if (sliced) {
+        sp_attrs_init(&a);
+        sp_attrs_set_ints(&a, "begin", t->ndim, b);
+        sp_attrs_set_ints(&a, "end", t->ndim, e);
+        sp_attrs_set_ints(&a, "step", t->ndim, s);
+        sp_tensor *o = rt_op1(SP_OP_SLICE, 1, &cur, &a);
+        sp_tensor_release(cur);
+        if (!(cur = o)) return NULL;
+    }
+    int same = cur->ndim == nd;
+    for (int k = 0; same && k < nd; k++) same = cur->shape[k] == shape[k];
+    if (!same) {
+        sp_attrs_init(&a);
+        sp_attrs_set_ints(&a, "shape", nd, shape);
+        sp_tensor *o = rt_op1(SP_OP_RESHAPE, 1, &cur, &a);
+        sp_tensor_release(cur);
+        if (!(cur = o)) return NULL;
+    }
+    return rt_wrap(cur);
+}
+
 static sp_value *tensor_getitem(sp_tensor *t, const sp_value *index) {
     const sp_value *one[1] = {index};
     sp_value *const *items = (sp_value *const *)one;
@@ -543,6 +628,9 @@ static sp_value *tensor_getitem(sp_tensor *t, const sp_value *index) {
         return NULL;
     }
     int64_t shape[SP_MAX_DIMS], strides[SP_MAX_DIMS], offset = t->offset;
+    /* meta mode: the SLICE over every axis of t (see slice_of) */
+    int64_t sb[SP_MAX_DIMS], se[SP_MAX_DIMS], ss[SP_MAX_DIMS];
+    for (int k = 0; k < t->ndim; k++) sb[k] = 0, se[k] = t->shape[k], ss[k] = 1;
     int nd = 0, d = 0;
     for (int i = 0; i < n; i++) {
         const sp_value *x = items[i];
@@ -562,6 +650,7 @@ static sp_value *tensor_getitem(sp_tensor *t, const sp_value *index) {
             int64_t start, step, len;
             if (rt_slice_indices(x, t->shape[d], &start, &step, &len)) return NULL;
             if (nd == SP_MAX_DIMS) goto too_many;
+            slice_of(t->shape[d], start, step, len, &sb[d], &se[d], &ss[d]);
             if (len > 0) offset += start * t->strides[d];
             shape[nd] = len;
             strides[nd++] = len > 1 ? t->strides[d] * step : t->strides[d];
@@ -577,6 +666,7 @@ static sp_value *tensor_getitem(sp_tensor *t, const sp_value *index) {
             }
             if (k < 0) k += size;
             offset += k * t->strides[d];
+            sb[d] = k, se[d] = k + 1, ss[d] = 1;
             d++;
         }
     }
@@ -585,6 +675,7 @@ static sp_value *tensor_getitem(sp_tensor *t, const sp_value *index) {
         shape[nd] = t->shape[d];
         strides[nd++] = t->strides[d];
     }
+    if (rt_meta_mode(t)) return getitem_prims(t, sb, se, ss, nd, shape);
     for (int i = 0; i < nd; i++)
         if (shape[i] == 0) { /* an empty view: any in-bounds layout will do */
             offset = t->offset;
@@ -635,12 +726,14 @@ sp_value *rt_tensor_getattr(const sp_value *x, const char *name) {
             perm[t->ndim - 2] = t->ndim - 1;
         }
         sp_tensor *out = NULL;
-        if (sp_tensor_permute(t, perm, &out) != SP_OK) return NULL;
         sp_attrs a;
         int64_t p64[SP_MAX_DIMS];
         for (int i = 0; i < t->ndim; i++) p64[i] = perm[i];
         sp_attrs_init(&a);
-        if (sp_attrs_set_ints(&a, "perm", t->ndim, p64) == SP_OK) ad_record_op(SP_OP_TRANSPOSE, 1, &t, &a, 1, &out);
+        sp_attrs_set_ints(&a, "perm", t->ndim, p64);
+        if (rt_meta_mode(t)) return rt_wrap(rt_op1(SP_OP_TRANSPOSE, 1, &t, &a));
+        if (sp_tensor_permute(t, perm, &out) != SP_OK) return NULL;
+        ad_record_op(SP_OP_TRANSPOSE, 1, &t, &a, 1, &out);
         return rt_wrap(out);
     }
     sp_clear_error();

@@ -398,7 +398,7 @@ static sp_value *resolve_w(void *ctx, const char *name) {
 }
 
 static void test_resolver(void) {
-    sp_resolver r = {resolve_w, NULL};
+    sp_resolver r = {.resolve = resolve_w, .ctx = NULL};
     sp_module *m = sp_frontend_compile("t.py", "def f():\n    return W\n", 0, &r);
     CHECK(m != NULL);
     if (m) {

@@ -1162,6 +1162,108 @@ def adam_case(op, dtype, layout):
             m, v = tm.numpy().astype(np.float64), tv.numpy().astype(np.float64)
 
 
+# ---------------------------------------------------------------- fused_elementwise
+lib_op_find = sp.lib.sp_op_find
+lib_op_nin = sp.lib.sp_op_num_inputs
+
+
+def fused_attr_value(v):
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return v
+
+
+def fused_unfused(program, inputs, attrs=None):
+    """The chain a fused_elementwise program stands for, run primitive by
+    primitive through `call` (literals as 0-d tensors of their step's first
+    tensor operand's dtype, as the VM makes them), then its reduction."""
+    stack = []
+    for tok in program.split():
+        if tok[0] == "i" and tok[1:].isdigit():
+            stack.append(inputs[int(tok[1:])])
+            continue
+        if tok[:2] in ("f:", "n:", "b:"):
+            stack.append(tok)
+            continue
+        name, _, rest = tok.partition("{")
+        at = {}
+        for kv in rest.rstrip("}").split(",") if rest else []:
+            k, v = kv.split("=")
+            at[k] = DType(v) if k == "dtype" else fused_attr_value(v)
+        n = lib_op_nin(lib_op_find(name.encode()))
+        args, stack = stack[-n:], stack[:-n]
+        weak = next(a.dtype for a in args if not isinstance(a, str))
+        args = [tensor(np.array(float(a[2:]) if a[0] == "f" else int(a[2:])), weak)
+                if isinstance(a, str) else a for a in args]
+        stack.append(call(name, args, at)[0])
+    (y,) = stack
+    attrs = attrs or {}
+    if "reduce" in attrs:
+        y = call(attrs["reduce"], [y], {k: v for k, v in attrs.items() if k != "reduce"})[0]
+    return y
+
+
+def fused_check(program, inputs, attrs, want, dtype):
+    """fused == the unfused chain (bit for bit on the CPU; within a few ulp
+    on the GPU, where NVRTC and nvcc may contract a formula differently),
+    and == the numpy reference `want` (None: none) within the dtype's
+    tolerance, widened for the rounding after every step."""
+    at = dict(attrs or {}, program=program)
+    (f,) = call("fused_elementwise", inputs, at)
+    u = fused_unfused(program, inputs, attrs)
+    assert f.dtype == u.dtype and f.shape == u.shape, (f.dtype, u.dtype, f.shape, u.shape)
+    fv, uv = f.numpy(), u.numpy()
+    exact = call is sp.call and (attrs or {}).get("reduce") in (None, "max", "min")
+    if exact or f.dtype not in FLOATS:
+        np.testing.assert_array_equal(fv, uv)
+    else:
+        rt = RTOL[f.dtype] * 4
+        np.testing.assert_allclose(fv.astype(np.float64), uv.astype(np.float64), rtol=rt, atol=rt,
+                                   equal_nan=True)
+    if want is not None:
+        rt = RTOL[f.dtype] * (8 if f.dtype in ("float16", "bfloat16") else 4) if f.dtype in FLOATS else None
+        check(f, want, f.dtype, rtol=rt)
+
+
+@case("fused_elementwise")
+def fused_case(op, dtype, layout):
+    for shape in [(3, 5), (2, 3, 4)]:
+        r = rng(op, dtype, layout, shape)
+        x = rand_values(r, shape, dtype)
+        av = rand_values(r, shape[-1:], dtype)
+        bv = rand_values(r, (), dtype)
+        tx, ta, tb = tensor(x, dtype, layout), tensor(av, dtype), tensor(bv, dtype)
+        X, A, B = ref_in(x, dtype), ref_in(av, dtype), ref_in(bv, dtype)
+        if dtype in FLOATS:
+            fused_check("i0 i1 mul i2 add gelu", [tx, ta, tb], None,
+                        UNARY["gelu"][0](X * A + B), dtype)
+            for red, ax in [("sum", (-1,)), ("mean", None), ("max", (0,)), ("min", (1,))]:
+                attrs = {"reduce": red, "keepdims": 1 if red == "sum" else 0}
+                if ax is not None:
+                    attrs["axes"] = ax
+                v = np.exp(np.tanh(X * 0.5) - A)
+                want = REDUCE[red](v, axis=ax, keepdims=bool(attrs["keepdims"]))
+                fused_check("i0 f:0.5 mul tanh i1 sub exp", [tx, ta], attrs, want, dtype)
+            fused_check("i0 i1 greater i0 i1 where clamp{min=-1.0,max=2.0}", [tx, ta], None,
+                        np.clip(np.where(X > A, X, A), -1, 2), dtype)
+            fused_check("i0 cast{dtype=float64} f:1.5 mul i1 add", [tx, ta], None, None, dtype)
+        elif dtype == "bool":
+            fused_check("i0 i1 logical_and logical_not", [tx, ta], None, ~(x & av), dtype)
+            fused_check("i0 i1 logical_or", [tx, ta], {"reduce": "sum", "axes": (-1,)},
+                        np.sum(x | av, axis=-1), dtype)
+            fused_check("i0 i1 logical_or cast{dtype=int32} n:2 mul", [tx, ta], None,
+                        (x | av).astype(np.int32) * 2, dtype)
+        else:
+            fused_check("i0 i1 mul n:3 add abs", [tx, ta], None, None, dtype)
+            fused_check("i0 i1 maximum", [tx, ta], {"reduce": "max", "axes": (0,)},
+                        np.max(np.maximum(x, av), axis=0), dtype)
+            fused_check("i0 i1 sub", [tx, ta], {"reduce": "sum"},
+                        np.sum((x - av).astype(np.int64)), dtype)
+
+
 # ---------------------------------------------------------------- the driver
 NO_LAYOUT = {"arange", "full", "zeros", "ones", "uniform", "normal", "bernoulli", "randint",
              "sgd_update", "adam_update", "one_hot"}

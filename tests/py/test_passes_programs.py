@@ -20,6 +20,9 @@ PROGRAMS = os.path.join(ROOT, "tests", "programs")
 SPORE = os.environ.get("SPORE_BIN", os.path.join(ROOT, "build", "spore"))
 TIMEOUT = 300
 PIPELINE = ["inline", "beta", "switch_const", "tuple_simplify", "cse", "fold", "algebra", "dce"]
+# Gradient expansion first (src/ad/expand.c), then the optimizer and the
+# removal of the env/tuple plumbing the expansion leaves.
+GRAD_PIPELINE = ["expand_grad"] + PIPELINE + ["env_simplify"]
 
 
 def corpus():
@@ -43,7 +46,7 @@ def pipeline():
 
 
 def test_pipeline_known():
-    for p in PIPELINE:
+    for p in GRAD_PIPELINE:
         r = spore("ir", "--passes", p, os.path.join(PROGRAMS, "arith_int.py"))
         assert r.returncode == 0 and "unknown pass" not in r.stderr, f"pass {p}: {r.stderr}"
     r = spore("ir", "--passes", "inline,nosuchpass", os.path.join(PROGRAMS, "arith_int.py"))
@@ -65,3 +68,38 @@ def test_optimized_ir_round_trips(name):
     """The optimized IR is valid IR: it prints, parses back and prints the same."""
     r = spore("ir", "--roundtrip", "--passes", pipeline(), os.path.join(PROGRAMS, name))
     assert r.returncode == 0, f"{name}:\n{r.stderr}"
+
+
+@pytest.mark.parametrize("name", corpus())
+def test_program_with_grad_expansion(name):
+    """Every program (the grad corpus above all) gives the same output when
+    calls of spore.grad & co. are expanded at compile time."""
+    path = os.path.join(PROGRAMS, name)
+    plain = spore("run", path)
+    opt = spore("run", "--passes", ",".join(GRAD_PIPELINE), path)
+    assert opt.returncode == plain.returncode, f"{name}: status {plain.returncode} plainly, {opt.returncode} expanded:\n{opt.stderr}"
+    assert opt.stdout == plain.stdout, f"{name}: output differs expanded:\n--- plain\n{plain.stdout}--- expanded\n{opt.stdout}"
+    assert opt.stderr == plain.stderr, f"{name}: errors differ expanded:\n--- plain\n{plain.stderr}--- expanded\n{opt.stderr}"
+
+
+@pytest.mark.parametrize("name", [n for n in corpus() if n.startswith("grad") and "errors" not in n])
+def test_grad_expanded_ir_round_trips(name):
+    r = spore("ir", "--roundtrip", "--passes", ",".join(GRAD_PIPELINE), os.path.join(PROGRAMS, name))
+    assert r.returncode == 0, f"{name}:\n{r.stderr}"
+
+
+def test_grad_expansion_removes_runtime_j():
+    """grad of a function of primitive calls expands with no run-time J:
+    the optimized IR of tests/programs/grad/basic.py-like code calls no
+    builtin.J, j_primal or grad_call (the gradient API call is gone)."""
+    src = os.path.join(ROOT, "tests", "compiler", "programs", "expand_prims.py")
+    plain = spore("run", src)
+    r = spore("ir", "--passes", ",".join(GRAD_PIPELINE), src)
+    assert r.returncode == 0, r.stderr
+    graph_main = r.stdout[r.stdout.index("graph @main"):]
+    graph_main = graph_main[:graph_main.index("\n}")]
+    for bad in ("builtin.J(", "builtin.j_primal", "builtin.grad_call", "builtin.env_", "builtin.make_closure",
+                '"spore.grad"'):
+        assert bad not in graph_main, f"{bad} left in main:\n{graph_main}"
+    opt = spore("run", "--passes", ",".join(GRAD_PIPELINE), src)
+    assert opt.stdout == plain.stdout and plain.returncode == 0

@@ -207,76 +207,113 @@ WHERE_LOOP(where_8, uint64_t)
 
 /* ---- kernels ---- */
 
-/* Runs a two-input op computing in dtype ct with output compute dtype oct. */
-static sp_status ew_binary(const sp_kernel_args *a, const char *name, const cpu_ew_loop *tab,
-                           sp_dtype ct, sp_dtype oct, int64_t grain) {
+/* A two-input op computing in dtype ct with output compute dtype oct. */
+static sp_status ew_binary_spec(const char *name, const cpu_ew_loop *tab, sp_dtype da,
+                                sp_dtype db, sp_dtype ct, sp_dtype oct, int64_t grain,
+                                cpu_ew_spec *spec) {
     if (!tab[ct])
         return sp_error(SP_ERR_DTYPE, "%s: no CPU kernel for dtypes %s and %s (computing in %s)",
-                        name, sp_dtype_name(a->in[0]->dtype), sp_dtype_name(a->in[1]->dtype),
-                        sp_dtype_name(ct));
-    cpu_ew_spec spec = {name, 2, {oct, ct, ct}, tab[ct], NULL, grain};
-    return cpu_ew_run(&spec, a->out[0], a->in);
+                        name, sp_dtype_name(da), sp_dtype_name(db), sp_dtype_name(ct));
+    *spec = (cpu_ew_spec){name, 2, {oct, ct, ct}, tab[ct], NULL, grain};
+    return SP_OK;
 }
 
-/* Arithmetic: computes in the output's dtype. */
-#define EW_ARITH_KERNEL(op, grain)                                                            \
-    sp_status cpu_##op(const sp_kernel_args *a) {                                            \
-        sp_dtype ct = cpu_ew_widen(a->out[0]->dtype);                                        \
-        return ew_binary(a, #op, op##_tab, ct, ct, grain);                                   \
-    }
-
-EW_ARITH_KERNEL(add, CPU_EW_GRAIN_CHEAP)
-EW_ARITH_KERNEL(sub, CPU_EW_GRAIN_CHEAP)
-EW_ARITH_KERNEL(mul, CPU_EW_GRAIN_CHEAP)
-EW_ARITH_KERNEL(div, CPU_EW_GRAIN_CHEAP)
-EW_ARITH_KERNEL(maximum, CPU_EW_GRAIN_CHEAP)
-EW_ARITH_KERNEL(minimum, CPU_EW_GRAIN_CHEAP)
-EW_ARITH_KERNEL(pow, CPU_EW_GRAIN_HEAVY)
-EW_ARITH_KERNEL(floor_div, CPU_EW_GRAIN_HEAVY)
-EW_ARITH_KERNEL(mod, CPU_EW_GRAIN_HEAVY)
-EW_ARITH_KERNEL(atan2, CPU_EW_GRAIN_HEAVY)
-
-/* Comparisons: compute in the promoted input dtype, bool out. */
-#define EW_CMP_KERNEL(op)                                                                     \
-    sp_status cpu_##op(const sp_kernel_args *a) {                                            \
-        sp_dtype ct = cpu_ew_widen(sp_dtype_promote(a->in[0]->dtype, a->in[1]->dtype));      \
-        return ew_binary(a, #op, op##_tab, ct, SP_BOOL, CPU_EW_GRAIN_CHEAP);                 \
-    }
-
-EW_CMP_KERNEL(equal)
-EW_CMP_KERNEL(not_equal)
-EW_CMP_KERNEL(less)
-EW_CMP_KERNEL(less_equal)
-EW_CMP_KERNEL(greater)
-EW_CMP_KERNEL(greater_equal)
-
-/* Logic: the common dtype when the inputs agree, else both as bool. */
-#define EW_LOGIC_KERNEL(op)                                                                   \
-    sp_status cpu_##op(const sp_kernel_args *a) {                                            \
-        sp_dtype da = a->in[0]->dtype, db = a->in[1]->dtype;                                 \
-        sp_dtype ct = da == db ? cpu_ew_widen(da) : SP_BOOL;                                 \
-        return ew_binary(a, #op, op##_tab, ct, SP_BOOL, CPU_EW_GRAIN_CHEAP);                 \
-    }
-
-EW_LOGIC_KERNEL(logical_and)
-EW_LOGIC_KERNEL(logical_or)
-
-sp_status cpu_where(const sp_kernel_args *a) {
-    sp_tensor *out = a->out[0];
-    sp_dtype cd = a->in[0]->dtype;
-    /* A one-byte condition is read as nonzero directly. */
+/* where: raw elements of the output's size, a one-byte condition read as
+ * nonzero directly (other condition dtypes are converted to bool first). */
+static sp_status ew_where_spec(sp_dtype cd, sp_dtype out, cpu_ew_spec *spec) {
     sp_dtype cct = sp_dtype_size(cd) == 1 ? cd : SP_BOOL;
     cpu_ew_loop loop;
-    switch (sp_dtype_size(out->dtype)) {
+    switch (sp_dtype_size(out)) {
     case 1: loop = where_1; break;
     case 2: loop = where_2; break;
     case 4: loop = where_4; break;
     case 8: loop = where_8; break;
-    default:
-        return sp_error(SP_ERR_DTYPE, "where: no CPU kernel for dtype %s",
-                        sp_dtype_name(out->dtype));
+    default: return sp_error(SP_ERR_DTYPE, "where: no CPU kernel for dtype %s", sp_dtype_name(out));
     }
-    cpu_ew_spec spec = {"where", 3, {out->dtype, cct, out->dtype, out->dtype}, loop, NULL,
-                        CPU_EW_GRAIN_CHEAP};
-    return cpu_ew_run(&spec, out, a->in);
+    *spec = (cpu_ew_spec){"where", 3, {out, cct, out, out}, loop, NULL, CPU_EW_GRAIN_CHEAP};
+    return SP_OK;
 }
+
+/* Arithmetic computes in the output's dtype; comparisons in the promoted
+ * input dtype, bool out; logic in the common dtype when the inputs agree,
+ * else both as bool. */
+#define EW_ARITH_ROW(ID, op, grain)                                                           \
+    case SP_OP_##ID:                                                                         \
+        return ew_binary_spec(#op, op##_tab, da, db, cpu_ew_widen(out), cpu_ew_widen(out),   \
+                              grain, spec);
+#define EW_CMP_ROW(ID, op)                                                                    \
+    case SP_OP_##ID:                                                                         \
+        return ew_binary_spec(#op, op##_tab, da, db, cpu_ew_widen(sp_dtype_promote(da, db)),  \
+                              SP_BOOL, CPU_EW_GRAIN_CHEAP, spec);
+#define EW_LOGIC_ROW(ID, op)                                                                  \
+    case SP_OP_##ID:                                                                         \
+        return ew_binary_spec(#op, op##_tab, da, db, da == db ? cpu_ew_widen(da) : SP_BOOL,   \
+                              SP_BOOL, CPU_EW_GRAIN_CHEAP, spec);
+
+sp_status cpu_ew_binary_spec(int op, int nin, const sp_dtype *in, sp_dtype out,
+                             cpu_ew_spec *spec) {
+    for (int k = 0; k < nin; k++)
+        if ((int)in[k] < 0 || in[k] >= SP_DTYPE_COUNT)
+            return sp_error(SP_ERR_DTYPE, "binary: bad dtype");
+    if ((int)out < 0 || out >= SP_DTYPE_COUNT) return sp_error(SP_ERR_DTYPE, "binary: bad dtype");
+    if (op == SP_OP_WHERE && nin == 3) return ew_where_spec(in[0], out, spec);
+    if (nin != 2)
+        return sp_error(SP_ERR_UNSUPPORTED, "%s is not a binary elementwise primitive",
+                        sp_op_name(op) ? sp_op_name(op) : "?");
+    sp_dtype da = in[0], db = in[1];
+    switch (op) {
+        EW_ARITH_ROW(ADD, add, CPU_EW_GRAIN_CHEAP)
+        EW_ARITH_ROW(SUB, sub, CPU_EW_GRAIN_CHEAP)
+        EW_ARITH_ROW(MUL, mul, CPU_EW_GRAIN_CHEAP)
+        EW_ARITH_ROW(DIV, div, CPU_EW_GRAIN_CHEAP)
+        EW_ARITH_ROW(MAXIMUM, maximum, CPU_EW_GRAIN_CHEAP)
+        EW_ARITH_ROW(MINIMUM, minimum, CPU_EW_GRAIN_CHEAP)
+        EW_ARITH_ROW(POW, pow, CPU_EW_GRAIN_HEAVY)
+        EW_ARITH_ROW(FLOOR_DIV, floor_div, CPU_EW_GRAIN_HEAVY)
+        EW_ARITH_ROW(MOD, mod, CPU_EW_GRAIN_HEAVY)
+        EW_ARITH_ROW(ATAN2, atan2, CPU_EW_GRAIN_HEAVY)
+        EW_CMP_ROW(EQUAL, equal)
+        EW_CMP_ROW(NOT_EQUAL, not_equal)
+        EW_CMP_ROW(LESS, less)
+        EW_CMP_ROW(LESS_EQUAL, less_equal)
+        EW_CMP_ROW(GREATER, greater)
+        EW_CMP_ROW(GREATER_EQUAL, greater_equal)
+        EW_LOGIC_ROW(LOGICAL_AND, logical_and)
+        EW_LOGIC_ROW(LOGICAL_OR, logical_or)
+    default:
+        return sp_error(SP_ERR_UNSUPPORTED, "%s is not a binary elementwise primitive",
+                        sp_op_name(op) ? sp_op_name(op) : "?");
+    }
+}
+
+/* Every binary kernel (and where): the spec its op and dtypes pick. */
+static sp_status ew_binary(const sp_kernel_args *a, int op) {
+    sp_dtype in[CPU_EW_MAX_IN];
+    for (int k = 0; k < a->n_in && k < CPU_EW_MAX_IN; k++) in[k] = a->in[k]->dtype;
+    cpu_ew_spec spec;
+    sp_status st = cpu_ew_binary_spec(op, a->n_in, in, a->out[0]->dtype, &spec);
+    return st ? st : cpu_ew_run(&spec, a->out[0], a->in);
+}
+
+#define EW_KERNEL(ID, op)                                                                     \
+    sp_status cpu_##op(const sp_kernel_args *a) { return ew_binary(a, SP_OP_##ID); }
+
+EW_KERNEL(ADD, add)
+EW_KERNEL(SUB, sub)
+EW_KERNEL(MUL, mul)
+EW_KERNEL(DIV, div)
+EW_KERNEL(MAXIMUM, maximum)
+EW_KERNEL(MINIMUM, minimum)
+EW_KERNEL(POW, pow)
+EW_KERNEL(FLOOR_DIV, floor_div)
+EW_KERNEL(MOD, mod)
+EW_KERNEL(ATAN2, atan2)
+EW_KERNEL(EQUAL, equal)
+EW_KERNEL(NOT_EQUAL, not_equal)
+EW_KERNEL(LESS, less)
+EW_KERNEL(LESS_EQUAL, less_equal)
+EW_KERNEL(GREATER, greater)
+EW_KERNEL(GREATER_EQUAL, greater_equal)
+EW_KERNEL(LOGICAL_AND, logical_and)
+EW_KERNEL(LOGICAL_OR, logical_or)
+EW_KERNEL(WHERE, where)

@@ -298,18 +298,32 @@ sp_status cpu_ew_run(const cpu_ew_spec *spec, sp_tensor *out, sp_tensor *const *
 
 /* ---- cast ---- */
 
-typedef struct cast_ctx {
-    sp_dtype dd, sd;
-} cast_ctx;
-
 static void cast_loop(char *const *p, const int64_t *s, int64_t n, const void *ctx) {
-    const cast_ctx *c = ctx;
+    const cpu_ew_cast_ctx *c = ctx;
     cpu_ew_convert(c->dd, p[0], s[0], c->sd, p[1], s[1], n);
 }
 
+sp_status cpu_ew_cast_spec(sp_dtype out, sp_dtype x, cpu_ew_spec *spec, cpu_ew_ctx *ctx) {
+    if ((int)out < 0 || out >= SP_DTYPE_COUNT || (int)x < 0 || x >= SP_DTYPE_COUNT)
+        return sp_error(SP_ERR_DTYPE, "cast: bad dtype");
+    ctx->cast = (cpu_ew_cast_ctx){out, x};
+    *spec = (cpu_ew_spec){"cast", 1, {out, x}, cast_loop, &ctx->cast, CPU_EW_GRAIN_CHEAP};
+    return SP_OK;
+}
+
 sp_status cpu_cast(const sp_kernel_args *a) {
-    sp_tensor *out = a->out[0], *x = a->in[0];
-    cast_ctx c = {out->dtype, x->dtype};
-    cpu_ew_spec spec = {"cast", 1, {out->dtype, x->dtype}, cast_loop, &c, CPU_EW_GRAIN_CHEAP};
-    return cpu_ew_run(&spec, out, a->in);
+    cpu_ew_spec spec;
+    cpu_ew_ctx ctx;
+    sp_status st = cpu_ew_cast_spec(a->out[0]->dtype, a->in[0]->dtype, &spec, &ctx);
+    return st ? st : cpu_ew_run(&spec, a->out[0], a->in);
+}
+
+sp_status cpu_ew_spec_of(int op, int nin, const sp_dtype *in, sp_dtype out,
+                         const sp_attrs *attrs, cpu_ew_spec *spec, cpu_ew_ctx *ctx) {
+    if (op < 0 || op >= SP_OP_COUNT || !(sp_op_defs[op].flags & SP_OPF_ELEMWISE) || nin < 1)
+        return sp_error(SP_ERR_UNSUPPORTED, "%s is not an elementwise primitive",
+                        sp_op_name(op) ? sp_op_name(op) : "?");
+    if (op == SP_OP_CAST) return cpu_ew_cast_spec(out, in[0], spec, ctx);
+    if (nin == 1) return cpu_ew_unary_spec(op, in[0], attrs, spec, ctx);
+    return cpu_ew_binary_spec(op, nin, in, out, spec);
 }

@@ -71,6 +71,45 @@ static inline sp_dtype cpu_ew_widen(sp_dtype d) {
     return (d == SP_F16 || d == SP_BF16) ? SP_F32 : d;
 }
 
+/* ---- one primitive's loop, for kernels generated from several ----
+ * The fused kernel (fused.c) runs a chain of elementwise primitives block
+ * by block; to give the bits the unfused chain gives, each step runs the
+ * very loop, compute dtypes and constant state that the primitive's own
+ * kernel would pick.  Those choices live in one place per family (the
+ * functions below), which the kernels themselves go through too. */
+
+/* The constant state a loop reads (its spec's ctx points into one). */
+typedef struct cpu_ew_softplus_ctx {
+    double beta, threshold;
+} cpu_ew_softplus_ctx;
+typedef struct cpu_ew_clamp_ctx {
+    int has_lo, has_hi;
+    double lo, hi;
+} cpu_ew_clamp_ctx;
+typedef struct cpu_ew_cast_ctx {
+    sp_dtype dd, sd;
+} cpu_ew_cast_ctx;
+typedef union cpu_ew_ctx {
+    cpu_ew_softplus_ctx softplus;
+    cpu_ew_clamp_ctx clamp;
+    cpu_ew_cast_ctx cast;
+} cpu_ew_ctx;
+
+/* Fills *spec (and *ctx, which spec->ctx may point into: keep it alive as
+ * long as spec) with what cpu_<op> runs for inputs of dtypes in[0..nin-1]
+ * and an output of dtype out (inference's).  Covers every primitive flagged
+ * SP_OPF_ELEMWISE; SP_ERR_UNSUPPORTED for others, SP_ERR_DTYPE for a dtype
+ * with no loop, SP_ERR_ARG for a bad attribute (as the kernel would).
+ * unary.c: cpu_ew_unary_spec; binary.c: cpu_ew_binary_spec (two inputs, and
+ * where); cast.c: cpu_ew_cast_spec; cpu_ew_spec_of (cast.c) picks one. */
+sp_status cpu_ew_unary_spec(int op, sp_dtype x, const sp_attrs *attrs, cpu_ew_spec *spec,
+                            cpu_ew_ctx *ctx);
+sp_status cpu_ew_binary_spec(int op, int nin, const sp_dtype *in, sp_dtype out,
+                             cpu_ew_spec *spec);
+sp_status cpu_ew_cast_spec(sp_dtype out, sp_dtype x, cpu_ew_spec *spec, cpu_ew_ctx *ctx);
+sp_status cpu_ew_spec_of(int op, int nin, const sp_dtype *in, sp_dtype out,
+                         const sp_attrs *attrs, cpu_ew_spec *spec, cpu_ew_ctx *ctx);
+
 /* ---- loop generators ----
  * CPU_EW_LOOP1(name, T, OT, EXPR): y = EXPR of `x` (type T), output OT.
  * CPU_EW_LOOP2(name, T, OT, EXPR): y = EXPR of `a`, `b` (type T).

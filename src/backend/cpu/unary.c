@@ -298,9 +298,7 @@ EW_FLOAT_OP(round, rintf(x), rint(x)) /* default rounding mode: half to even */
 
 /* ---- ops with attributes ---- */
 
-typedef struct softplus_ctx {
-    double beta, threshold;
-} softplus_ctx;
+typedef cpu_ew_softplus_ctx softplus_ctx;
 
 static void softplus_f32(char *const *p, const int64_t *s, int64_t n, const void *c) {
     const softplus_ctx *sc = c;
@@ -317,10 +315,7 @@ static void softplus_f64(char *const *p, const int64_t *s, int64_t n, const void
 EW_TAB(softplus) = {[SP_F32] = softplus_f32, [SP_F64] = softplus_f64};
 
 /* clamp's bounds, absent ones as +-inf (floats) or the type's range (ints). */
-typedef struct clamp_ctx {
-    int has_lo, has_hi;
-    double lo, hi;
-} clamp_ctx;
+typedef cpu_ew_clamp_ctx clamp_ctx;
 
 /* An int bound: the float bound saturated to [tmin, tmax], then truncated. */
 static int64_t clamp_int_bound(int has, double v, int64_t tmin, int64_t tmax, int64_t dflt) {
@@ -378,81 +373,120 @@ EW_PRED_OP(isfinite, x - x == 0, ((void)x, 1)) /* inf - inf and NaN give NaN */
 
 /* ---- kernels ---- */
 
-/* Runs a unary op: picks the loop for x's dtype (float16/bfloat16 use the
- * float32 one), the AVX2 float32 loop when given and the CPU has it. */
-static sp_status ew_unary(const sp_kernel_args *a, const char *name, const cpu_ew_loop *tab,
-                          cpu_ew_loop f32_avx2, const void *ctx, int64_t grain, int bool_out) {
-    sp_tensor *x = a->in[0], *y = a->out[0];
-    sp_dtype ct = x->dtype;
+/* Fills spec for a unary op: the loop for x's dtype (float16/bfloat16 use
+ * the float32 one), the AVX2 float32 loop when given and the CPU has it. */
+static sp_status ew_unary_spec(sp_dtype xdt, const char *name, const cpu_ew_loop *tab,
+                               cpu_ew_loop f32_avx2, const void *ctx, int64_t grain, int bool_out,
+                               cpu_ew_spec *spec) {
+    sp_dtype ct = xdt;
     if (!tab[ct]) ct = cpu_ew_widen(ct);
     if (!tab[ct])
-        return sp_error(SP_ERR_DTYPE, "%s: no CPU kernel for dtype %s", name,
-                        sp_dtype_name(x->dtype));
+        return sp_error(SP_ERR_DTYPE, "%s: no CPU kernel for dtype %s", name, sp_dtype_name(xdt));
     cpu_ew_loop loop = tab[ct];
     if (ct == SP_F32 && f32_avx2 && sp_cpu_has_avx2_fma()) loop = f32_avx2;
-    cpu_ew_spec spec = {name, 1, {bool_out ? SP_BOOL : ct, ct}, loop, ctx, grain};
-    return cpu_ew_run(&spec, y, a->in);
+    *spec = (cpu_ew_spec){name, 1, {bool_out ? SP_BOOL : ct, ct}, loop, ctx, grain};
+    return SP_OK;
 }
 
-#define EW_KERNEL(op, grain)                                                                  \
-    sp_status cpu_##op(const sp_kernel_args *a) {                                            \
-        return ew_unary(a, #op, op##_tab, op##_f32_avx2, NULL, grain, 0);                    \
+#define EW_ROW(ID, op, grain)                                                                 \
+    case SP_OP_##ID:                                                                         \
+        return ew_unary_spec(x, #op, op##_tab, op##_f32_avx2, NULL, grain, 0, spec);
+#define EW_PRED_ROW(ID, op)                                                                   \
+    case SP_OP_##ID:                                                                         \
+        return ew_unary_spec(x, #op, op##_tab, NULL, NULL, CPU_EW_GRAIN_CHEAP, 1, spec);
+
+sp_status cpu_ew_unary_spec(int op, sp_dtype x, const sp_attrs *attrs, cpu_ew_spec *spec,
+                            cpu_ew_ctx *ctx) {
+    if ((int)x < 0 || x >= SP_DTYPE_COUNT) return sp_error(SP_ERR_DTYPE, "unary: bad dtype");
+    switch (op) {
+        EW_ROW(NEG, neg, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(ABS, abs, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(SIGN, sign, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(SQUARE, square, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(RELU, relu, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(RECIPROCAL, reciprocal, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(FLOOR, floor, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(CEIL, ceil, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(ROUND, round, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(SQRT, sqrt, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(RSQRT, rsqrt, CPU_EW_GRAIN_CHEAP)
+        EW_ROW(EXP, exp, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(LOG, log, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(LOG1P, log1p, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(EXPM1, expm1, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(SIN, sin, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(COS, cos, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(TANH, tanh, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(SIGMOID, sigmoid, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(SILU, silu, CPU_EW_GRAIN_HEAVY)
+        EW_ROW(ERF, erf, CPU_EW_GRAIN_HEAVY)
+        EW_PRED_ROW(LOGICAL_NOT, logical_not)
+        EW_PRED_ROW(ISNAN, isnan)
+        EW_PRED_ROW(ISFINITE, isfinite)
+    case SP_OP_GELU: {
+        const char *mode = sp_attrs_get_str(attrs, "approximate", "none");
+        if (strcmp(mode, "tanh") == 0)
+            return ew_unary_spec(x, "gelu", gelu_tanh_tab, gelu_tanh_f32_avx2, NULL,
+                                 CPU_EW_GRAIN_HEAVY, 0, spec);
+        if (strcmp(mode, "none") == 0)
+            return ew_unary_spec(x, "gelu", gelu_erf_tab, gelu_erf_f32_avx2, NULL,
+                                 CPU_EW_GRAIN_HEAVY, 0, spec);
+        return sp_error(SP_ERR_ARG, "gelu: approximate must be \"none\" or \"tanh\", got \"%s\"",
+                        mode);
     }
-
-EW_KERNEL(neg, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(abs, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(sign, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(square, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(relu, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(reciprocal, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(floor, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(ceil, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(round, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(sqrt, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(rsqrt, CPU_EW_GRAIN_CHEAP)
-EW_KERNEL(exp, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(log, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(log1p, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(expm1, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(sin, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(cos, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(tanh, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(sigmoid, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(silu, CPU_EW_GRAIN_HEAVY)
-EW_KERNEL(erf, CPU_EW_GRAIN_HEAVY)
-
-sp_status cpu_gelu(const sp_kernel_args *a) {
-    const char *mode = sp_attrs_get_str(a->attrs, "approximate", "none");
-    if (strcmp(mode, "tanh") == 0)
-        return ew_unary(a, "gelu", gelu_tanh_tab, gelu_tanh_f32_avx2, NULL, CPU_EW_GRAIN_HEAVY,
-                        0);
-    if (strcmp(mode, "none") == 0)
-        return ew_unary(a, "gelu", gelu_erf_tab, gelu_erf_f32_avx2, NULL, CPU_EW_GRAIN_HEAVY, 0);
-    return sp_error(SP_ERR_ARG, "gelu: approximate must be \"none\" or \"tanh\", got \"%s\"",
-                    mode);
+    case SP_OP_SOFTPLUS:
+        ctx->softplus = (softplus_ctx){sp_attrs_get_float(attrs, "beta", 1.0),
+                                       sp_attrs_get_float(attrs, "threshold", 20.0)};
+        return ew_unary_spec(x, "softplus", softplus_tab, NULL, &ctx->softplus,
+                             CPU_EW_GRAIN_HEAVY, 0, spec);
+    case SP_OP_CLAMP:
+        ctx->clamp = (clamp_ctx){sp_attrs_find(attrs, "min") != NULL,
+                                 sp_attrs_find(attrs, "max") != NULL,
+                                 sp_attrs_get_float(attrs, "min", 0.0),
+                                 sp_attrs_get_float(attrs, "max", 0.0)};
+        return ew_unary_spec(x, "clamp", clamp_tab, NULL, &ctx->clamp, CPU_EW_GRAIN_CHEAP, 0,
+                             spec);
+    default:
+        return sp_error(SP_ERR_UNSUPPORTED, "%s is not a unary elementwise primitive",
+                        sp_op_name(op) ? sp_op_name(op) : "?");
+    }
 }
 
-sp_status cpu_softplus(const sp_kernel_args *a) {
-    softplus_ctx c = {sp_attrs_get_float(a->attrs, "beta", 1.0),
-                      sp_attrs_get_float(a->attrs, "threshold", 20.0)};
-    return ew_unary(a, "softplus", softplus_tab, NULL, &c, CPU_EW_GRAIN_HEAVY, 0);
+/* Every unary kernel: the spec its op and x's dtype pick, run over y. */
+static sp_status ew_unary(const sp_kernel_args *a, int op) {
+    cpu_ew_spec spec;
+    cpu_ew_ctx ctx;
+    sp_status st = cpu_ew_unary_spec(op, a->in[0]->dtype, a->attrs, &spec, &ctx);
+    return st ? st : cpu_ew_run(&spec, a->out[0], a->in);
 }
 
-sp_status cpu_clamp(const sp_kernel_args *a) {
-    clamp_ctx c = {sp_attrs_find(a->attrs, "min") != NULL, sp_attrs_find(a->attrs, "max") != NULL,
-                   sp_attrs_get_float(a->attrs, "min", 0.0),
-                   sp_attrs_get_float(a->attrs, "max", 0.0)};
-    return ew_unary(a, "clamp", clamp_tab, NULL, &c, CPU_EW_GRAIN_CHEAP, 0);
-}
+#define EW_KERNEL(ID, op)                                                                     \
+    sp_status cpu_##op(const sp_kernel_args *a) { return ew_unary(a, SP_OP_##ID); }
 
-sp_status cpu_logical_not(const sp_kernel_args *a) {
-    return ew_unary(a, "logical_not", logical_not_tab, NULL, NULL, CPU_EW_GRAIN_CHEAP, 1);
-}
-
-sp_status cpu_isnan(const sp_kernel_args *a) {
-    return ew_unary(a, "isnan", isnan_tab, NULL, NULL, CPU_EW_GRAIN_CHEAP, 1);
-}
-
-sp_status cpu_isfinite(const sp_kernel_args *a) {
-    return ew_unary(a, "isfinite", isfinite_tab, NULL, NULL, CPU_EW_GRAIN_CHEAP, 1);
-}
+EW_KERNEL(NEG, neg)
+EW_KERNEL(ABS, abs)
+EW_KERNEL(SIGN, sign)
+EW_KERNEL(SQUARE, square)
+EW_KERNEL(RELU, relu)
+EW_KERNEL(RECIPROCAL, reciprocal)
+EW_KERNEL(FLOOR, floor)
+EW_KERNEL(CEIL, ceil)
+EW_KERNEL(ROUND, round)
+EW_KERNEL(SQRT, sqrt)
+EW_KERNEL(RSQRT, rsqrt)
+EW_KERNEL(EXP, exp)
+EW_KERNEL(LOG, log)
+EW_KERNEL(LOG1P, log1p)
+EW_KERNEL(EXPM1, expm1)
+EW_KERNEL(SIN, sin)
+EW_KERNEL(COS, cos)
+EW_KERNEL(TANH, tanh)
+EW_KERNEL(SIGMOID, sigmoid)
+EW_KERNEL(SILU, silu)
+EW_KERNEL(ERF, erf)
+EW_KERNEL(GELU, gelu)
+EW_KERNEL(SOFTPLUS, softplus)
+EW_KERNEL(CLAMP, clamp)
+EW_KERNEL(LOGICAL_NOT, logical_not)
+EW_KERNEL(ISNAN, isnan)
+EW_KERNEL(ISFINITE, isfinite)

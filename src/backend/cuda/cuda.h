@@ -48,8 +48,10 @@ sp_status cuda_check(cudaError_t e, const char *what);
  * the rest; the host reads it after a synchronization.  `kind` picks the
  * message: CUDA_ERR_INDEX "<op>: index V out of range for axis A of size B"
  * (the CPU's gather/take_along_axis/scatter_add wording), CUDA_ERR_POSITION
- * "<op>: index V at position A out of range [0, B)" (embedding's). */
-enum { CUDA_ERR_NONE = 0, CUDA_ERR_INDEX = 1, CUDA_ERR_POSITION = 2 };
+ * "<op>: index V at position A out of range [0, B)" (embedding's),
+ * CUDA_ERR_LABEL "<op>: label V at position A out of range [0, B)" (the
+ * cross-entropy kernels', raised in CUDA graphs by cuda_capture_flag). */
+enum { CUDA_ERR_NONE = 0, CUDA_ERR_INDEX = 1, CUDA_ERR_POSITION = 2, CUDA_ERR_LABEL = 3 };
 typedef struct cuda_err_info {
     int flag;       /* 0 = clear; set once by atomicCAS */
     int kind;       /* CUDA_ERR_* */
@@ -80,6 +82,43 @@ void *cuda_tmp_alloc(size_t nbytes);
 void cuda_tmp_free(void *p);
 /* The number of SMs of the device (for grid sizing). */
 int cuda_sm_count(void);
+
+/* ---- added by CUDAGRAPH (graph.cu: whole-graph capture) ---- */
+
+/* A recording in progress on one thread (backend.h: capture_begin/end).
+ * While a thread has one, cuda_stream() on that thread is the capture's
+ * stream, the allocator keeps the blocks the thread frees in `kept` (the
+ * recorded kernels may use them; the graph gives them back when freed),
+ * and cuda_err_check sets check_err instead of synchronizing.  `failed`
+ * names why the recording cannot be used (a copy to the host was asked
+ * for...). */
+typedef struct cuda_capture {
+    cudaStream_t stream;
+    void **kept;
+    int n_kept, cap_kept;
+    int check_err; /* a kernel deferred a data-dependent error check */
+    const char *failed;
+} cuda_capture;
+/* This thread's recording, or NULL; set by graph.cu.  Cannot fail. */
+cuda_capture *cuda_capture_get(void);
+void cuda_capture_set(cuda_capture *c);
+/* The primitive of the last error cuda_err_check or a sync read on this
+ * thread (-1 when none). */
+int cuda_err_last_op(void);
+/* During a capture: records a kernel into it that raises the device error
+ * slot (CUDA_ERR_LABEL) when the cross-entropy flag `flag` (a device
+ * uint64 holding the first bad position, UINT64_MAX for none) is set,
+ * reading the label there from `labels` (contiguous int32/int64), so a
+ * replay reports what the eager check would.  SP_OK or a launch error. */
+sp_status cuda_capture_flag(const void *flag, const sp_tensor *labels, int op, long long C);
+/* The backend table's capture functions (backend.h). */
+sp_status cuda_graph_capture_begin(sp_backend *be);
+sp_status cuda_graph_capture_end(sp_backend *be, int keep, void **graph, char *why, size_t why_n);
+sp_status cuda_graph_launch(sp_backend *be, void *graph, int n_in, const sp_backend_copy *in,
+                            int n_out, const sp_backend_copy *out, int flags, int *err_op);
+void cuda_graph_free(sp_backend *be, void *graph);
+/* Gives a block back to the allocator's cache (for blocks a capture kept). */
+void cuda_block_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,11 @@
  * kernels that read it are still queued may be handed out at once to the
  * next request, because whatever uses it next is queued behind them on the
  * same stream.  (Work on another stream would have to record an event and
- * make the allocator wait on it before reuse; nothing does that yet.)
+ * make the allocator wait on it before reuse; nothing does that yet.)  The
+ * one exception, a thread recording a CUDA graph (graph.cu), is no
+ * exception for memory: its capture stream runs nothing, and the graph is
+ * replayed on the main stream.  The blocks a capturing thread frees are
+ * kept for the graph instead of cached, since every replay uses them again.
  *
  * The cache keeps freed blocks in size classes a quarter of a power of two
  * apart (at most 25% waste), one free stack per class, and a hash table from
@@ -67,7 +71,19 @@ typedef struct cuda_ctx {
 
 static cuda_ctx cuda_g = {.stage_mu = PTHREAD_MUTEX_INITIALIZER};
 
-cudaStream_t cuda_stream(void) { return cuda_g.stream; }
+/* The recording this thread is making (graph.cu), if any: its kernels go
+ * to the capture's stream, the main stream stays free for other threads. */
+static __thread cuda_capture *cuda_tls_capture;
+static __thread int cuda_tls_err_op = -1;
+
+cuda_capture *cuda_capture_get(void) { return cuda_tls_capture; }
+void cuda_capture_set(cuda_capture *c) { cuda_tls_capture = c; }
+int cuda_err_last_op(void) { return cuda_tls_err_op; }
+
+cudaStream_t cuda_stream(void) {
+    cuda_capture *c = cuda_tls_capture;
+    return c ? c->stream : cuda_g.stream;
+}
 cuda_err_info *cuda_err_slot(void) { return cuda_g.err; }
 void *cuda_scratch(void) { return cuda_g.scratch; }
 int cuda_sm_count(void) { return cuda_g.sm_count; }
@@ -215,7 +231,7 @@ static void *cuda_alloc_impl(size_t nbytes) {
         alloc_cached -= (long long)sz;
     } else {
         cudaError_t e = cudaMalloc(&p, sz);
-        if (e != cudaSuccess) {
+        if (e != cudaSuccess && !cuda_tls_capture) { /* emptying the cache waits for the device */
             (void)cudaGetLastError(); /* not sticky, but clear it */
             alloc_release_cache_locked();
             e = cudaMalloc(&p, sz);
@@ -242,7 +258,7 @@ static void *cuda_alloc_impl(size_t nbytes) {
     return p;
 }
 
-static void cuda_free_impl(void *p) {
+void cuda_block_free(void *p) {
     if (!p) return;
     pthread_mutex_lock(&alloc_mu);
     int bin = alloc_map_take(p);
@@ -255,6 +271,30 @@ static void cuda_free_impl(void *p) {
             cudaFree(p);
     }
     pthread_mutex_unlock(&alloc_mu);
+}
+
+/* During a capture a freed block is kept for the graph: the recorded
+ * kernels will read and write it at every replay, so it must not go to
+ * anyone else.  If it cannot be kept, the capture is marked failed (its
+ * graph is never run) and the block goes back as usual. */
+static void cuda_free_impl(void *p) {
+    cuda_capture *c = cuda_tls_capture;
+    if (p && c) {
+        if (c->n_kept == c->cap_kept) {
+            int cap = c->cap_kept ? 2 * c->cap_kept : 32;
+            void **np = realloc(c->kept, (size_t)cap * sizeof *np);
+            if (np) {
+                c->kept = np;
+                c->cap_kept = cap;
+            }
+        }
+        if (c->n_kept < c->cap_kept) {
+            c->kept[c->n_kept++] = p;
+            return;
+        }
+        c->failed = "out of host memory keeping the capture's blocks";
+    }
+    cuda_block_free(p);
 }
 
 long long cuda_live_bytes(void) {
@@ -288,23 +328,28 @@ static void cuda_dev_free(void *p, void *ctx) {
 static sp_status cuda_dev_memset(void *p, int byte, size_t nbytes, void *ctx) {
     (void)ctx;
     if (!nbytes) return SP_OK;
-    return cuda_check(cudaMemsetAsync(p, byte, nbytes, cuda_g.stream), "cuda memset");
+    return cuda_check(cudaMemsetAsync(p, byte, nbytes, cuda_stream()), "cuda memset");
 }
 
 /* ---- the device error slot ------------------------------------------------ */
 
 static sp_status cuda_err_read(void) {
     cuda_err_info h;
+    cuda_tls_err_op = -1;
     sp_status st = cuda_check(cudaMemcpyAsync(&h, cuda_g.err, sizeof h, cudaMemcpyDeviceToHost,
                                               cuda_g.stream),
                               "cuda: reading the error slot");
     if (!st) st = cuda_check(cudaStreamSynchronize(cuda_g.stream), "cuda: synchronize");
     if (st || !h.flag) return st;
     (void)cudaMemsetAsync(cuda_g.err, 0, sizeof h, cuda_g.stream);
+    cuda_tls_err_op = h.op;
     const char *op = sp_op_name(h.op);
     if (!op) op = "cuda kernel";
     if (h.kind == CUDA_ERR_POSITION)
         return sp_error(SP_ERR_ARG, "%s: index %lld at position %lld out of range [0, %lld)", op,
+                        h.v, h.a, h.b);
+    if (h.kind == CUDA_ERR_LABEL)
+        return sp_error(SP_ERR_ARG, "%s: label %lld at position %lld out of range [0, %lld)", op,
                         h.v, h.a, h.b);
     if (h.kind == CUDA_ERR_INDEX)
         return sp_error(SP_ERR_ARG, "%s: index %lld out of range for axis %lld of size %lld", op,
@@ -313,6 +358,11 @@ static sp_status cuda_err_read(void) {
 }
 
 sp_status cuda_err_check(void) {
+    cuda_capture *c = cuda_tls_capture;
+    if (c) { /* the graph's replays read the slot instead */
+        c->check_err = 1;
+        return SP_OK;
+    }
     enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
     if (cudaStreamIsCapturing(cuda_g.stream, &cs) == cudaSuccess &&
         cs != cudaStreamCaptureStatusNone)
@@ -337,13 +387,24 @@ static int cuda_is_device(enum cudaMemoryType t) {
     return t == cudaMemoryTypeDevice || t == cudaMemoryTypeManaged;
 }
 
+/* A copy that involves host memory waits for the device, which a capture
+ * cannot record: it fails, and so does the capture. */
+static sp_status cuda_host_copy_in_capture(const char *what) {
+    cuda_capture *c = cuda_tls_capture;
+    if (!c) return SP_OK;
+    c->failed = "a kernel copies between host and device";
+    return sp_error(SP_ERR_UNSUPPORTED, "%s: not possible while capturing a CUDA graph", what);
+}
+
 static sp_status cuda_be_to_device(sp_backend *be, void *dst, const void *src, size_t n) {
     (void)be;
     if (!n) return SP_OK;
     enum cudaMemoryType t = cuda_mem_type(src);
     if (cuda_is_device(t))
-        return cuda_check(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, cuda_g.stream),
+        return cuda_check(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, cuda_stream()),
                           "cuda copy device to device");
+    sp_status cst = cuda_host_copy_in_capture("cuda copy host to device");
+    if (cst) return cst;
     if (t == cudaMemoryTypeHost) { /* pinned by someone else: direct, but wait */
         sp_status st = cuda_check(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice,
                                                   cuda_g.stream), "cuda copy host to device");
@@ -375,7 +436,8 @@ static sp_status cuda_be_to_host(sp_backend *be, void *dst, const void *src, siz
         enum cudaMemoryType t = cuda_mem_type(dst);
         if (cuda_is_device(t))
             return cuda_check(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice,
-                                              cuda_g.stream), "cuda copy device to device");
+                                              cuda_stream()), "cuda copy device to device");
+        if ((st = cuda_host_copy_in_capture("cuda copy device to host"))) return st;
         if (t == cudaMemoryTypeHost) {
             st = cuda_check(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, cuda_g.stream),
                             "cuda copy device to host");
@@ -434,13 +496,47 @@ static int cuda_be_supports(sp_backend *be, int op, sp_dtype d) {
     return (sp_op_defs[op].dtypes & SP_DTM(d)) != 0;
 }
 
+static void cuda_parent_release(void *ctx) { sp_buffer_release((sp_buffer *)ctx); }
+
+/* An output that starts inside its buffer (sp_op_call_into a planned arena
+ * slice) seen as a tensor of its own with offset 0: several kernels address
+ * outputs from the buffer's start (they were written for fresh outputs), so
+ * the launch hands them a buffer that begins where the output does.  The
+ * new buffer keeps the parent alive.  NULL + error on failure. */
+static sp_tensor *cuda_rebase(sp_tensor *t) {
+    size_t es = sp_dtype_size(t->dtype), skip = (size_t)t->offset * es;
+    sp_buffer *b = sp_buffer_wrap(t->buf->device, (char *)t->buf->data + skip, t->buf->nbytes - skip,
+                                  cuda_parent_release, t->buf);
+    if (!b) return NULL;
+    sp_buffer_retain(t->buf);
+    sp_tensor *r = sp_tensor_view_of(b, t->dtype, t->ndim, t->shape, t->strides, 0);
+    sp_buffer_release(b); /* the view holds it (or, on failure, this frees it) */
+    return r;
+}
+
 static sp_status cuda_be_launch(sp_backend *be, const sp_kernel_args *a) {
     (void)be;
     if (!a || a->op < 0 || a->op >= SP_OP_COUNT)
         return sp_error(SP_ERR_INTERNAL, "cuda: launch of an unknown primitive");
     sp_kernel_fn fn = cuda_kernels[a->op];
     if (!fn) return sp_error(SP_ERR_UNSUPPORTED, "no CUDA kernel for %s", sp_op_defs[a->op].name);
-    sp_status st = fn(a);
+    int shifted = 0;
+    for (int i = 0; i < a->n_out; i++) shifted |= a->out[i] && a->out[i]->offset != 0;
+    sp_status st;
+    if (shifted) {
+        sp_tensor *out[SP_MAX_OUTPUTS] = {0};
+        sp_kernel_args b = *a;
+        st = a->n_out <= SP_MAX_OUTPUTS ? SP_OK : sp_error(SP_ERR_INTERNAL, "cuda: too many outputs");
+        for (int i = 0; !st && i < a->n_out; i++) {
+            if (a->out[i]->offset == 0) sp_tensor_retain(out[i] = a->out[i]);
+            else if (!(out[i] = cuda_rebase(a->out[i]))) st = sp_last_status() ? sp_last_status() : SP_ERR_NOMEM;
+        }
+        b.out = out;
+        if (!st) st = fn(&b);
+        for (int i = 0; i < a->n_out && i < SP_MAX_OUTPUTS; i++) sp_tensor_release(out[i]);
+    } else {
+        st = fn(a);
+    }
     if (st) return st;
     /* a bad launch configuration shows here; faults inside kernels show at
      * the next synchronization */
@@ -449,6 +545,8 @@ static sp_status cuda_be_launch(sp_backend *be, const sp_kernel_args *a) {
 
 static sp_status cuda_be_sync(sp_backend *be) {
     (void)be;
+    sp_status st = cuda_host_copy_in_capture("cuda sync");
+    if (st) return st;
     return cuda_err_read(); /* synchronizes */
 }
 
@@ -463,6 +561,10 @@ static sp_backend cuda_backend = {
     .supports = cuda_be_supports,
     .launch = cuda_be_launch,
     .sync = cuda_be_sync,
+    .capture_begin = cuda_graph_capture_begin,
+    .capture_end = cuda_graph_capture_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
 };
 
 /* ---- loading ---------------------------------------------------------------- */

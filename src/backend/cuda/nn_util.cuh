@@ -23,8 +23,9 @@
  * and cuda_nn_flag_read copies it back, which synchronizes the stream.
  * While the stream is being captured into a CUDA graph nothing may
  * synchronize, so there the check is skipped (the kernels then skip or
- * zero the bad entries instead of reading out of bounds); eager calls and
- * the first, uncaptured run of a graph report the error.
+ * zero the bad entries instead of reading out of bounds); under Spore's own
+ * capture (graph.cu) the cross-entropy kernels record cuda_capture_flag
+ * instead, so each replay reports the error through the device slot.
  */
 #ifndef SPORE_CUDA_NN_UTIL_CUH
 #define SPORE_CUDA_NN_UTIL_CUH

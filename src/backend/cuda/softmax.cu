@@ -246,8 +246,11 @@ __global__ void xe_bwd_rows(const T *x, const void *lab, int ldt, int64_t N, int
     }
 }
 
-/* Reports a label the kernels flagged (synchronizes; skipped in capture). */
+/* Reports a label the kernels flagged (synchronizes).  In a CUDA graph
+ * capture nothing may wait: the check is recorded as a kernel raising the
+ * device error slot, which every replay reads (graph.cu). */
 static sp_status xe_report(const char *op, sp_tensor *flag, const sp_tensor *labels, int64_t C) {
+    if (cuda_capture_get()) return cuda_capture_flag(flag->buf->data, labels, sp_op_find(op), (long long)C);
     if (cuda_nn_capturing()) return SP_OK;
     unsigned long long pos;
     sp_status st = cuda_nn_flag_read(flag, &pos);

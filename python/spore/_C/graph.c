@@ -1,0 +1,204 @@
+/*
+ * graph.c -- GRAPH_MODE's bridge: Python source to a Spore module through
+ * the C front end, and callable Spore values (_C.Value) run by the VM.
+ *
+ * compile(file, source, line_offset, resolve, resolve_attr) hands the text
+ * of one function (a Cell's construct, a @jit function; the package cuts it
+ * out of the user's file with inspect and dedents it) to
+ * sp_frontend_compile.  `line_offset` makes every location, and so every
+ * error, name the user's own file and line.  Names the source does not
+ * define go to the resolver: `resolve(name)` answers globals of the
+ * function's Python module, `resolve_attr(name, attr)` answers `self.w`
+ * (Cells' sub-cells, Parameters, primitive instances, constants) and
+ * attributes of global Python objects (F.tensor_add).  Both are Python
+ * callables of the package returning a Python object (None: unknown), which
+ * becomes a constant of the IR through py_to_value.
+ *
+ * Lifetime: a constant may be a function compiled into another module (a
+ * sub-cell's construct): the Module object lists the Modules its constants
+ * point into (deps), and a Value keeps its Module, so graphs outlive every
+ * use.  A Python exception raised by a resolver aborts the compilation and
+ * is what the caller sees.
+ *
+ * Execution: a module-level function of a Module (a Cell's construct, a
+ * @jit function) is compiled by the graph compiler (src/compiler/compile.h)
+ * once per argument signature -- specialized, differentiated, optimized,
+ * fused and lowered -- and the compilation is kept in the Module's cache;
+ * anything else (a closure value handed back to Python) runs on the VM.
+ * A function the compiler cannot take (SP_ERR_UNSUPPORTED, or an internal
+ * limit) also runs on the VM, which gives the same values.
+ */
+#include "py.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "compiler/compile.h"
+#include "frontend/frontend.h"
+#include "runtime/vm.h"
+
+/* ---- Value ----------------------------------------------------------------- */
+
+static void value_dealloc(PyObject *self) {
+    py_value *v = (py_value *)self;
+    sp_value_release(v->v);
+    Py_XDECREF(v->owner);
+    Py_TYPE(self)->tp_free(self);
+}
+
+/* VM_CALL_SITE: every call of compiled code from Python comes here. */
+PyObject *py_value_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    py_value *pv = (py_value *)self;
+    sp_value **v;
+    int n;
+    if (py_args_to_values(args, PyVectorcall_NARGS(nargsf), kwnames, 0, &v, &n, NULL) < 0) return NULL;
+    sp_value *r = NULL;
+    py_module *pm = pv->owner && Py_TYPE(pv->owner) == &py_module_type ? (py_module *)pv->owner : NULL;
+    const sp_graph *g = pv->v->kind == SP_V_GRAPH ? pv->v->u.graph : NULL;
+    if (pm && g && g->module == pm->m && ir_module_get_global(pm->m, g->name) == pv->v &&
+        (pm->cache || (pm->cache = sp_compile_cache_new(pm->m, NULL)))) {
+        sp_compiled *c = sp_compile_cache_get(pm->cache, g->name, n, v);
+        if (c) r = sp_compiled_run(c, n, v);
+        else if (sp_last_status() == SP_ERR_UNSUPPORTED || sp_last_status() == SP_ERR_INTERNAL)
+            r = sp_vm_call(NULL, pv->v, n, v);
+    } else {
+        r = sp_vm_call(NULL, pv->v, n, v);
+    }
+    py_values_free(v, n);
+    if (!r) return py_raise();
+    PyObject *o = py_from_value(r, pv->owner);
+    sp_value_release(r);
+    return o;
+}
+
+static PyObject *value_repr(PyObject *self) {
+    char *s = sp_value_to_string(((py_value *)self)->v);
+    if (!s) return py_raise();
+    PyObject *r = PyUnicode_FromFormat("<spore value %s>", s);
+    free(s);
+    return r;
+}
+
+static PyObject *value_kind(PyObject *self, void *c) {
+    (void)c;
+    return PyUnicode_FromString(sp_value_kind_name(((py_value *)self)->v));
+}
+
+static PyGetSetDef value_getset[] = {{"kind", value_kind, NULL, "the kind of value", NULL},
+                                     {NULL, NULL, NULL, NULL, NULL}};
+
+PyTypeObject py_value_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "spore._C.Value",
+    .tp_basicsize = sizeof(py_value),
+    .tp_dealloc = value_dealloc,
+    .tp_repr = value_repr,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(py_value, vc),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "a Spore value (function, closure, primitive, module); calling it runs the VM",
+    .tp_getset = value_getset,
+};
+
+/* ---- Module ----------------------------------------------------------------- */
+
+static void module_dealloc(PyObject *self) {
+    py_module *m = (py_module *)self;
+    sp_compile_cache_free(m->cache);
+    sp_module_free(m->m);
+    Py_XDECREF(m->deps);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *module_get(PyObject *self, PyObject *name) {
+    py_module *m = (py_module *)self;
+    const char *s = PyUnicode_AsUTF8(name);
+    if (!s) return NULL;
+    sp_value *v = ir_module_get_global(m->m, s);
+    if (!v) return PyErr_Format(PyExc_KeyError, "%s: no global '%s'", m->m->file, s);
+    return py_from_value(v, self);
+}
+
+static PyObject *module_ir(PyObject *self, PyObject *unused) {
+    (void)unused;
+    char *s = sp_module_print(((py_module *)self)->m);
+    if (!s) return py_raise();
+    PyObject *r = PyUnicode_FromString(s);
+    free(s);
+    return r;
+}
+
+static PyMethodDef module_methods[] = {
+    {"get", module_get, METH_O, "get(name): the module-level function or constant"},
+    {"ir", module_ir, METH_NOARGS, "the IR in its text form"},
+    {NULL, NULL, 0, NULL}};
+
+PyTypeObject py_module_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "spore._C.Module",
+    .tp_basicsize = sizeof(py_module),
+    .tp_dealloc = module_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "a Spore module compiled from source",
+    .tp_methods = module_methods,
+};
+
+/* ---- compile ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject *resolve, *resolve_attr, *deps;
+} resolver_ctx;
+
+static sp_value *answer(resolver_ctx *c, PyObject *o) {
+    if (!o) return NULL; /* the exception stays set and aborts the compile */
+    sp_value *v = NULL;
+    if (o != Py_None) v = py_to_value(o, c->deps);
+    Py_DECREF(o);
+    return v;
+}
+
+static sp_value *resolve_cb(void *ctx, const char *name) {
+    resolver_ctx *c = ctx;
+    if (PyErr_Occurred() || c->resolve == Py_None) return NULL;
+    return answer(c, PyObject_CallFunction(c->resolve, "s", name));
+}
+
+static sp_value *resolve_attr_cb(void *ctx, const char *name, const char *attr) {
+    resolver_ctx *c = ctx;
+    if (PyErr_Occurred() || c->resolve_attr == Py_None) return NULL;
+    return answer(c, PyObject_CallFunction(c->resolve_attr, "ss", name, attr));
+}
+
+PyObject *py_compile(PyObject *mod, PyObject *args, PyObject *kw) {
+    (void)mod;
+    static char *kwlist[] = {"file", "source", "line_offset", "resolve", "resolve_attr", NULL};
+    const char *file, *source;
+    int line_offset = 0;
+    resolver_ctx c = {Py_None, Py_None, NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|iOO:compile", kwlist, &file, &source, &line_offset,
+                                     &c.resolve, &c.resolve_attr))
+        return NULL;
+    if (!(c.deps = PyList_New(0))) return NULL;
+    sp_resolver r = {resolve_cb, &c, resolve_attr_cb};
+    sp_clear_error();
+    sp_module *m = sp_frontend_compile(file, source, line_offset, &r);
+    if (PyErr_Occurred()) {
+        sp_module_free(m);
+        Py_DECREF(c.deps);
+        return NULL;
+    }
+    if (!m) {
+        Py_DECREF(c.deps);
+        return py_raise();
+    }
+    py_module *pm = PyObject_New(py_module, &py_module_type);
+    if (!pm) {
+        sp_module_free(m);
+        Py_DECREF(c.deps);
+        return NULL;
+    }
+    pm->m = m;
+    pm->deps = c.deps;
+    pm->cache = NULL;
+    return (PyObject *)pm;
+}

@@ -1,0 +1,35 @@
+"""spore.ops: the functional API (``ops.add``, ``ops.matmul``, ``ops.relu``, ...).
+
+Every function is generated from the ``ops.*`` rows of the runtime's API
+table (src/runtime/api.def): the names, parameter names, defaults and
+semantics are those of the source language, because the call goes to the
+same C function (``_C.api``).  Each function carries ``_sp_value``, the
+Spore value GRAPH_MODE compiles a reference to it into.
+"""
+from spore import _C
+
+__all__ = []
+
+
+def _function(qname, name):
+    def fn(*args, **kwargs):
+        return _C.api(qname, *args, **kwargs)
+    fn.__name__ = name
+    fn.__qualname__ = name
+    fn.__doc__ = f"ops.{name}: Spore's {qname} (src/runtime/api.def)."
+    fn._sp_value = _C.value("api", qname)
+    return fn
+
+
+for _q in _C.api_names():
+    if _q.startswith("ops."):
+        _n = _q[4:]
+        globals()[_n] = _function(_q, _n)
+        __all__.append(_n)
+del _q, _n
+
+from spore.ops.composite import GradOperation  # noqa: E402  (replaces the table's factory)
+from spore.ops import operations, functional  # noqa: E402
+from spore.ops.primitive import Primitive, constexpr  # noqa: E402
+
+__all__ += ["operations", "functional", "Primitive", "constexpr"]
