@@ -122,7 +122,7 @@ sp_status sp_compile(sp_module *m, const char *entry, int n, sp_value *const *ar
     memset(&o, 0, sizeof o);
     if (opt) o = *opt;
     if (!o.passes) o.passes = SP_COMPILE_DEFAULT_PASSES;
-    if (!o.max_rounds) o.max_rounds = 16;
+    if (!o.max_rounds) o.max_rounds = 64;
     if (!o.dump_dir) o.dump_dir = getenv("SPORE_DUMP_IR");
     if (o.dump_dir && !o.dump_dir[0]) o.dump_dir = NULL;
     const char *env = getenv("SPORE_NO_FUSE");

@@ -76,6 +76,18 @@ typedef struct pure_memo {
 } pure_memo;
 
 static _Thread_local pure_memo *pass_memo; /* the driver's, during a pass */
+/* The module the driver has finalized and handed to the pass now starting,
+ * until the pass's first pass_finalize_at_start. */
+static _Thread_local sp_module *pass_fresh;
+
+sp_status pass_finalize_at_start(sp_module *m) {
+    if (m && m == pass_fresh) {
+        pass_fresh = NULL;
+        return SP_OK;
+    }
+    pass_fresh = NULL;
+    return ir_module_finalize(m);
+}
 
 static int callee_node_pure(pure_memo *pm, const sp_node *f, const sp_node *first, int depth);
 
@@ -302,11 +314,15 @@ sp_status sp_passes_run(sp_module *m, const char *list, int max_rounds) {
             pure_memo pm;
             memset(&pm, 0, sizeof pm);
             pass_memo = &pm;
+            pass_fresh = m;
             st = passes[i]->run(m, &changed);
+            pass_fresh = NULL;
             pass_memo = NULL;
             ir_map_free(&pm.state);
             ir_map_free(&pm.cone);
-            if (!st) st = ir_module_finalize(m);
+            /* A pass that changed nothing left every free-variable list
+             * as the last finalize computed it. */
+            if (!st && changed) st = ir_module_finalize(m);
 #ifndef NDEBUG
             if (!st) st = sp_module_verify(m);
 #endif

@@ -529,6 +529,13 @@ typedef struct fv_ctx {
     int *n, *cap;   /* per graph: length and capacity of fv[] */
     sp_node ***fv;
     int changed;
+    /* Skipping walks that cannot add anything: clock counts additions,
+     * grew[h] is the clock at h's last addition, walked[g] the clock when
+     * g's last walk began (-1: never), and deps[g] (n_deps, cap_deps) the
+     * graphs whose lists that walk read (mark[h] == g + 1 dedups). */
+    long clock;
+    long *grew, *walked;
+    int **deps, *n_deps, *cap_deps, *mark;
 } fv_ctx;
 
 static int encloses(const sp_graph *outer, const sp_graph *g) {
@@ -559,12 +566,30 @@ static int fv_add(void *ctx, sp_node *user, sp_node *x) {
     }
     c->fv[gi][c->n[gi]++] = x;
     c->changed = 1;
+    c->grew[gi] = ++c->clock;
     return 0;
 }
 
 static sp_node **fv_of(void *ctx, const sp_graph *h, int *n) {
     fv_ctx *c = ctx;
     int hi = (int)(uintptr_t)ir_map_get(&c->gidx, IR_PKEY(h)) - 1;
+    if (hi >= 0 && c->mark[hi] != c->gi + 1) { /* a dependency of this walk */
+        int gi = c->gi;
+        if (c->n_deps[gi] == c->cap_deps[gi]) {
+            int cap = c->cap_deps[gi] ? c->cap_deps[gi] * 2 : 4;
+            int *p = realloc(c->deps[gi], sizeof *p * (size_t)cap);
+            if (!p) { /* cannot record it: this graph is walked every round */
+                c->walked[gi] = -1;
+            } else {
+                c->deps[gi] = p;
+                c->cap_deps[gi] = cap;
+            }
+        }
+        if (c->n_deps[gi] < c->cap_deps[gi]) {
+            c->deps[gi][c->n_deps[gi]++] = hi;
+            c->mark[hi] = gi + 1;
+        }
+    }
     *n = hi >= 0 ? c->n[hi] : 0;
     return hi >= 0 ? c->fv[hi] : NULL;
 }
@@ -585,21 +610,41 @@ sp_status ir_fv_compute(const sp_module *m, int **n_out, sp_node ****fv_out) {
     c.n = calloc(cnt, sizeof *c.n);
     c.cap = calloc(cnt, sizeof *c.cap);
     c.fv = calloc(cnt, sizeof *c.fv);
+    c.grew = calloc(cnt, sizeof *c.grew);
+    c.walked = calloc(cnt, sizeof *c.walked);
+    c.deps = calloc(cnt, sizeof *c.deps);
+    c.n_deps = calloc(cnt, sizeof *c.n_deps);
+    c.cap_deps = calloc(cnt, sizeof *c.cap_deps);
+    c.mark = calloc(cnt, sizeof *c.mark);
     sp_status st = SP_OK;
-    if (!c.member || !c.n || !c.cap || !c.fv) {
+    if (!c.member || !c.n || !c.cap || !c.fv || !c.grew || !c.walked || !c.deps || !c.n_deps || !c.cap_deps ||
+        !c.mark) {
         st = sp_error(SP_ERR_NOMEM, "out of memory computing free variables");
         goto done;
     }
     for (int i = 0; i < ng && !st; i++) st = ir_map_put(&c.gidx, IR_PKEY(m->graphs[i]), (void *)(uintptr_t)(i + 1));
+    for (int i = 0; i < ng; i++) c.walked[i] = -1;
     /* Graphs usually refer to graphs created after them (branches,
      * continuations, loop bodies, nested defs), so walking the module
-     * backwards settles most lists in the first pass. */
+     * backwards settles most lists in the first pass.  A walk is
+     * deterministic given the lists it reads, so one whose lists have not
+     * grown since its last walk began would add nothing: it is skipped,
+     * which leaves every list exactly as walking it would. */
     do {
         c.changed = 0;
         for (int i = ng - 1; i >= 0 && !st; i--) {
+            if (c.walked[i] >= 0) {
+                int stale = 0;
+                for (int d = 0; d < c.n_deps[i] && !stale; d++) stale = c.grew[c.deps[i][d]] > c.walked[i];
+                if (!stale) continue;
+            }
             ir_walk w;
             c.g = m->graphs[i];
             c.gi = i;
+            c.walked[i] = c.clock;
+            for (int d = 0; d < c.n_deps[i]; d++) /* forget the last walk's marks */
+                if (c.mark[c.deps[i][d]] == i + 1) c.mark[c.deps[i][d]] = 0;
+            c.n_deps[i] = 0;
             ir_walk_init(&w, c.g, &c);
             w.on_free = fv_add;
             w.graph_fv = fv_of;
@@ -609,6 +654,13 @@ sp_status ir_fv_compute(const sp_module *m, int **n_out, sp_node ****fv_out) {
     } while (c.changed && !st);
 done:
     for (int i = 0; c.member && i < ng; i++) ir_map_free(&c.member[i]);
+    for (int i = 0; c.deps && i < ng; i++) free(c.deps[i]);
+    free(c.deps);
+    free(c.n_deps);
+    free(c.cap_deps);
+    free(c.mark);
+    free(c.grew);
+    free(c.walked);
     free(c.member);
     free(c.cap);
     ir_map_free(&c.gidx);

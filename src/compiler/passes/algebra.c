@@ -312,7 +312,7 @@ static sp_status algebra_graph(al_ctx *c, pass_users *u, sp_graph *g, int *chang
 }
 
 sp_status pass_algebra(sp_module *m, int *changed) {
-    sp_status st = ir_module_finalize(m);
+    sp_status st = pass_finalize_at_start(m);
     if (st) return st;
     sp_graph **graphs = pass_graphs_outer_first(m);
     if (!graphs) return SP_ERR_NOMEM;

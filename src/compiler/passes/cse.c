@@ -173,18 +173,34 @@ static sp_status merge(cse_table *t, pass_users *u, sp_node *x, uint64_t h,
 
 static int consts_equal(const sp_node *a, const sp_node *b) { return inputs_equal(a, b); }
 
+/* used_by_is for a constant, remembered for the pass in `memo` (node ->
+ * 1 no, 2 yes).  A constant such as 0 or a builtin can have thousands of
+ * users and is met once per user, so scanning its uses each time would be
+ * quadratic.  The answer cannot change during the pass: a user's builtin
+ * callee stays (merges swap a constant for an equal one), a use list only
+ * loses entries when its node is merged away (and is then an input of no
+ * node still to be visited), and it only gains the uses of nodes that were
+ * themselves found free of `is` users. */
+static int const_used_by_is(ir_map *memo, const pass_users *u, const sp_node *c) {
+    uintptr_t r = (uintptr_t)ir_map_get(memo, IR_PKEY(c));
+    if (r) return r == 2;
+    int yes = used_by_is(u, c);
+    ir_map_put(memo, IR_PKEY(c), (void *)(uintptr_t)(yes ? 2 : 1));
+    return yes;
+}
+
 /* Merges equal constants among the inputs of x (module-wide table). */
-static sp_status merge_consts(cse_table *consts, pass_users *u, sp_node *x, int *changed) {
+static sp_status merge_consts(cse_table *consts, ir_map *memo, pass_users *u, sp_node *x, int *changed) {
     for (int i = 0; i < x->n_inputs; i++) {
         sp_node *c = x->inputs[i];
-        if (c->kind != SP_NODE_CONST || !c->value || used_by_is(u, c)) continue;
+        if (c->kind != SP_NODE_CONST || !c->value || const_used_by_is(memo, u, c)) continue;
         sp_status st = merge(consts, u, c, value_hash(c->value, 0), consts_equal, changed);
         if (st) return st;
     }
     return SP_OK;
 }
 
-static sp_status cse_graph(cse_table *consts, pass_users *u, sp_graph *g, int *changed) {
+static sp_status cse_graph(cse_table *consts, ir_map *memo, pass_users *u, sp_graph *g, int *changed) {
     int n = 0;
     sp_node **order = ir_graph_nodes(g, &n);
     if (!order) return sp_last_status() ? sp_last_status() : SP_ERR_NOMEM;
@@ -193,7 +209,7 @@ static sp_status cse_graph(cse_table *consts, pass_users *u, sp_graph *g, int *c
     for (int i = 0; i < n && !st; i++) {
         sp_node *x = order[i];
         if (x->kind != SP_NODE_APPLY) continue;
-        st = merge_consts(consts, u, x, changed);
+        st = merge_consts(consts, memo, u, x, changed);
         if (st || !ir_node_is_pure(x) || used_by_is(u, x)) continue;
         uint64_t h = mix(0x6a09e667, (uint64_t)x->n_inputs);
         for (int k = 0; k < x->n_inputs; k++) h = mix(h, input_hash(x->inputs[k]));
@@ -205,15 +221,17 @@ static sp_status cse_graph(cse_table *consts, pass_users *u, sp_graph *g, int *c
 }
 
 sp_status pass_cse(sp_module *m, int *changed) {
-    sp_status st = ir_module_finalize(m);
+    sp_status st = pass_finalize_at_start(m);
     if (st) return st;
     sp_graph **graphs = pass_graphs_outer_first(m);
     if (!graphs) return SP_ERR_NOMEM;
     pass_users *u = pass_users_new(m);
     if (!u) st = sp_last_status() ? sp_last_status() : SP_ERR_NOMEM;
     cse_table consts = {0};
+    ir_map memo = {0};
     for (int i = 0; i < m->n_graphs && !st; i++)
-        if (graphs[i]->output) st = cse_graph(&consts, u, graphs[i], changed);
+        if (graphs[i]->output) st = cse_graph(&consts, &memo, u, graphs[i], changed);
+    ir_map_free(&memo);
     table_free(&consts);
     pass_users_free(u);
     free(graphs);

@@ -334,7 +334,7 @@ static int used_by_nested(const pass_users *u, const sp_node *x) {
 }
 
 sp_status pass_fold(sp_module *m, int *changed) {
-    sp_status st = ir_module_finalize(m);
+    sp_status st = pass_finalize_at_start(m);
     if (st) return st;
     sp_graph **graphs = pass_graphs_outer_first(m);
     if (!graphs) return SP_ERR_NOMEM;

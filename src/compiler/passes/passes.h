@@ -79,6 +79,12 @@ sp_status pass_users_replace(pass_users *u, sp_node *from, sp_node *to);
  * out of memory). */
 int pass_cone_is_pure(const sp_node *n);
 
+/* The free-variable lists a pass reads at its start: ir_module_finalize(m),
+ * skipped when the driver (sp_passes_run) has just finalized m and nothing
+ * has run since.  Only a pass's first call may use this; a pass that
+ * rewrites and then needs fresh lists calls ir_module_finalize. */
+sp_status pass_finalize_at_start(sp_module *m);
+
 /* The own applies of g in the order the VM runs them (runtime/vm.c): by
  * node id when that order respects every dependency (the front end numbers
  * nodes in source order, and effects rely on it), otherwise dependency

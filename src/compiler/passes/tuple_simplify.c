@@ -139,7 +139,7 @@ static sp_status shrink(ts_ctx *c, const ts_shrink *s, int *changed) {
 }
 
 sp_status pass_tuple_simplify(sp_module *m, int *changed) {
-    sp_status st = ir_module_finalize(m);
+    sp_status st = pass_finalize_at_start(m);
     if (st) return st;
     ts_ctx c = {0};
     pass_users *u = NULL;
