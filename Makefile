@@ -18,7 +18,7 @@ SYS_PY   ?= /usr/bin/python3
 VENV     ?= .venv
 PY       ?= $(VENV)/bin/python
 PIP_PKGS  = scikit-build-core safetensors
-APT_PKGS  = build-essential cmake python3 python3-numpy python3-pytest libopenblas-dev zlib1g-dev dataset-fashion-mnist
+APT_PKGS  = build-essential cmake python3 python3-dev python3-venv python3-numpy python3-pytest libopenblas-dev zlib1g-dev dataset-fashion-mnist
 BENCH_PKGS = python3-torch
 
 .PHONY: venv test demo train-mlp bench deps bench-deps build build-asan test-fast test-asan clean
