@@ -52,11 +52,12 @@ def jit(fn=None, mode="PSJit", input_signature=None, **kwargs):
     in both modes (MindSpore's jit/ms_function)."""
     def deco(f):
         import functools
-        from spore._jit import compile_function
+        from spore import _jit
+        lifted = {}
 
         @functools.wraps(f)
         def wrapper(*args, **kw):
-            return compile_function(f)(*args, **kw)
+            return _jit.call(lambda: _jit.compile_function(f), lifted, args, kw)
         wrapper._spore_jit_fn = f
         return wrapper
     return deco(fn) if fn is not None else deco

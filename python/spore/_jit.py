@@ -20,10 +20,21 @@ Every answer is a Python object that _C turns into a Spore value: a
 constant of the IR.  Nothing here computes: it only finds source text and
 names.  Compiled functions are cached per (code object, Cell), and a Cell
 drops its cache when one of its attributes changes.
+
+Parameters are different from other constants: an optimizer updates them
+in place, spore.grad differentiates with respect to them, and a compiled
+graph must not fold them.  So a call from Python (``call``) does not run
+the compiled value itself but its *lifted* form (_C.lift, ir_lift in
+src/ir/clone.h): every Parameter the value reaches, through any sub-cell
+or function, becomes a run-time input of one entry graph, which the
+copies of the user's graphs capture as free variables -- the closure
+MindSpore's graph of a Cell is.  The Parameters met are recorded here by
+the identity of their storage (_C.tensor_id) as the resolver answers them.
 """
 import inspect
 import textwrap
 import types
+import weakref
 
 from spore import _C
 
@@ -89,6 +100,8 @@ class _Resolver:
         if names[0] == self.self_name:
             obj = self.owner
             for n in names[1:] + [attr]:
+                if isinstance(obj, _C.TensorBase):
+                    return None  # self.w.T: the graph reads the attribute of the Parameter
                 try:
                     obj = getattr(obj, n)
                 except AttributeError:
@@ -112,6 +125,53 @@ class _Resolver:
 
 
 _fn_cache = {}
+
+# tensor_id -> Parameter, for every Parameter a resolver answered
+_params = weakref.WeakValueDictionary()
+
+
+def note_params(objs):
+    """Records Parameters (as resolvers do) so that lifting finds them."""
+    from spore.common.tensor import Parameter
+    for p in objs:
+        if isinstance(p, Parameter):
+            _params[_C.tensor_id(p)] = p
+
+
+def lift(value, nargs):
+    """(lifted Value, [Parameters]) for a compiled value called with nargs
+    positional arguments: lifted(*args, *params) computes value(*args)
+    with the Parameters as inputs.  (value, []) when it uses none."""
+    params, index = [], {}
+
+    def weight(tid):
+        p = _params.get(tid)
+        if p is None or _C.tensor_id(p) != tid:
+            return -1
+        i = index.get(tid)
+        if i is None:
+            i = index[tid] = len(params)
+            params.append(p)
+        return i
+    lifted, n = _C.lift(value, nargs, weight)
+    if n == 0:
+        return value, []
+    return lifted, params
+
+
+def call(value_fn, cache, args, kwargs):
+    """Calls the compiled value ``value_fn()`` on args from Python, through
+    its lifted form, cached in ``cache`` per argument count and Cell
+    generation.  Keyword arguments take the plain compiled value."""
+    from spore.nn.cell import _generation
+    if kwargs:
+        return value_fn()(*args, **kwargs)
+    key = len(args)
+    hit = cache.get(key)
+    if hit is None or hit[0] != _generation[0]:
+        hit = (_generation[0],) + lift(value_fn(), len(args))
+        cache[key] = hit
+    return hit[1](*args, *hit[2])
 
 
 def compile_function(fn, owner=None):
@@ -141,6 +201,8 @@ def to_spore(obj, what=""):
     from spore.common.tensor import Tensor
     from spore.nn.cell import Cell
     if isinstance(obj, (_C.TensorBase, _C.Value, bool, int, float, str, type(None))):
+        if isinstance(obj, _C.TensorBase) and hasattr(obj, "requires_grad"):
+            note_params((obj,))
         return obj
     if hasattr(obj, "_sp_value"):
         return obj._sp_value

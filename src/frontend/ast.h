@@ -105,7 +105,7 @@ typedef struct fe_expr {
             struct fe_expr *fn;
             int n;
             struct fe_expr **args;
-            const char **kw; /* per arg: keyword name or NULL for positional */
+            const char **kw; /* per arg: keyword name, NULL for positional, FE_STAR_ARG for *x */
         } call;
         struct { int op; struct fe_expr *a, *b; } op; /* UNARY (b NULL), BINARY, BOOLOP */
         struct {
@@ -172,6 +172,9 @@ typedef struct fe_stmt {
  * SP_ERR_NOMEM with "file:line:col: message" and the caret line set; on
  * error the arena may hold a partial tree (free it). */
 sp_status fe_parse(const char *file, const char *src, fe_arena *arena, fe_block *out);
+
+/* The `kw` of a call argument written *x. */
+#define FE_STAR_ARG "*"
 
 struct sp_resolver;
 /* Lowers a parsed module into `m`: one graph per def, module globals for

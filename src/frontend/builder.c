@@ -657,8 +657,47 @@ static sp_node *build_index(builder *b, fnctx *fn, cursor *c, const fe_expr *e) 
     return build_expr(b, fn, c, e);
 }
 
+static int is_star(const char *kw) { return kw && kw[0] == '*'; }
+
+/* f(a, *rest, k=v): call_star(f, (a,) + tuple(rest) + (keyword k=v,)) --
+ * the VM's call_star binds KEYWORD items as keywords. */
+static sp_node *build_star_call(builder *b, fnctx *fn, cursor *c, const fe_expr *e, sp_node *f) {
+    int n = e->u.call.n, np = 0;
+    sp_node **pend = salloc(b, (size_t)(n + 1) * sizeof *pend), *acc = NULL;
+    if (!pend || !(pend[0] = kbuiltin(c->g, B_MAKE_TUPLE, e->loc))) return NULL;
+    for (int i = 0; i <= n; i++) {
+        const char *k = i < n ? e->u.call.kw[i] : FE_STAR_ARG;
+        const fe_expr *a = i < n ? e->u.call.args[i] : NULL;
+        if (!is_star(k)) {
+            sp_node *v = build_expr(b, fn, c, a);
+            if (v && k) v = call2(c->g, B_MAKE_KEYWORD, a->loc, konst(c->g, sp_value_str(k, strlen(k)), a->loc), v);
+            if (!v) return NULL;
+            pend[++np] = v;
+            continue;
+        }
+        if (np > 0 || !acc) {
+            sp_node *t = ir_apply_new(c->g, np + 1, pend, e->loc);
+            acc = t && acc ? call2(c->g, B_ADD, e->loc, acc, t) : t;
+            if (!acc) return NULL;
+            np = 0;
+        }
+        if (i == n) break;
+        sp_node *v = build_expr(b, fn, c, a), *t;
+        sp_node *tin[2] = {v ? kbuiltin(c->g, B_TUPLE, a->loc) : NULL, v};
+        if (!tin[0] || !(t = ir_apply_new(c->g, 2, tin, a->loc)) || !(acc = call2(c->g, B_ADD, a->loc, acc, t)))
+            return NULL;
+    }
+    sp_loc loc = e->u.call.fn->kind == FE_E_NAME || e->u.call.fn->kind == FE_E_ATTR ? e->u.call.fn->loc : e->loc;
+    return call2(c->g, B_CALL_STAR, loc, f, acc);
+}
+
 static sp_node *build_call(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
     int n = e->u.call.n;
+    for (int i = 0; i < n; i++)
+        if (is_star(e->u.call.kw[i])) {
+            sp_node *f = build_expr(b, fn, c, e->u.call.fn);
+            return f ? build_star_call(b, fn, c, e, f) : NULL;
+        }
     sp_node **in = salloc(b, (size_t)(n + 1) * sizeof *in);
     if (!in) return NULL;
     in[0] = build_expr(b, fn, c, e->u.call.fn);

@@ -420,13 +420,15 @@ static fe_expr *parse_call(parser *P, fe_expr *fn, sp_loc loc) {
     int seen_kw = 0;
     while (e && kind(P) != FE_T_RPAREN) {
         fe_token *t = cur(P);
-        if (t->kind == FE_T_STAR || t->kind == FE_T_DSTAR) {
-            unsupported(P, t->loc, t->kind == FE_T_STAR ? "star-args (*x) in calls"
-                                                        : "**kwargs in calls");
+        if (t->kind == FE_T_DSTAR) {
+            unsupported(P, t->loc, "**kwargs in calls");
             goto fail;
         }
         const char *kw = NULL;
-        if (t->kind == FE_T_NAME && peek(P, 1) == FE_T_ASSIGN) {
+        if (t->kind == FE_T_STAR) {
+            kw = FE_STAR_ARG; /* f(a, *rest): the items of rest are positional arguments */
+            advance(P);
+        } else if (t->kind == FE_T_NAME && peek(P, 1) == FE_T_ASSIGN) {
             kw = t->text;
             for (int k = 0; k < kws.n; k++)
                 if (kws.p[k] && strcmp(kws.p[k], kw) == 0) {

@@ -15,12 +15,28 @@
  * constant is copied in its own session, as a top-level graph of the
  * destination; the copy is registered (clone_of) before its body is
  * filled, so mutual recursion between such graphs finds it.
+ *
+ * Lifting (ir_lift, see clone.h) is one session over everything a value
+ * reaches: every graph is copied nested under the new entry graph, in the
+ * same session (one graph map, so recursion across modules finds its
+ * copy), and a constant that holds a weight -- directly or inside a tuple,
+ * list, partial or keyword -- is rebuilt as an expression over the entry's
+ * weight parameters.  The copies then use those parameters as free
+ * variables, which is exactly what a closure capturing the weights would
+ * be, so grad(..., weights=...) finds them by the language's own rule.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ir/clone.h"
 #include "ir/ir_internal.h"
+
+enum {
+#define SP_BUILTIN(ID, name, n) CL_B_##ID,
+#include "ir/builtins.def"
+#undef SP_BUILTIN
+    CL_B_COUNT
+};
 
 #define CLONE_MAX_DEPTH 256
 
@@ -32,7 +48,14 @@ typedef struct cl_ctx {
     ir_map graphs; /* source graph -> copy */
     ir_map nodes;  /* source node -> copy */
     int depth;
+    /* lifting (NULL lift: a plain copy) */
+    sp_graph *lift;        /* the entry: every copy is nested under it */
+    ir_lift_weight_fn weight;
+    void *wctx;
+    int n_w;               /* weight parameters made so far */
 } cl_ctx;
+
+static sp_status copy_scope(cl_ctx *c, const sp_graph *src, sp_graph *parent, sp_graph **out);
 
 static sp_graph *clone_scope(sp_module *dst, const sp_graph *src, sp_graph *parent, ir_clone_fv_fn fv, void *ctx,
                              int depth);
@@ -53,6 +76,18 @@ static int in_scope(const sp_graph *g, const sp_graph *root) {
 static sp_graph *map_graph(cl_ctx *c, sp_graph *h) {
     sp_graph *m = ir_map_get(&c->graphs, IR_PKEY(h));
     if (m) return m;
+    if (c->lift) {
+        if (c->depth >= CLONE_MAX_DEPTH) {
+            sp_error(SP_ERR_INTERNAL, "lift: graphs referenced %d deep (@%s)", c->depth, h->name);
+            return NULL;
+        }
+        const sp_graph *root = c->root;
+        c->depth++;
+        sp_status st = copy_scope(c, h, c->lift, &m);
+        c->depth--;
+        c->root = root;
+        return st ? NULL : m;
+    }
     if (h->module == c->dst) return h;
     if ((m = ir_graph_find_clone(c->dst, h))) return m;
     return clone_scope(c->dst, h, NULL, NULL, NULL, c->depth + 1);
@@ -108,7 +143,14 @@ static sp_value *map_value(cl_ctx *c, sp_value *v) {
 }
 
 /* The node of the copy standing for source node n, used in graph g. */
+static sp_node *lift_value(cl_ctx *c, sp_value *v, sp_graph *g, sp_loc loc);
+
 static sp_node *map_node(cl_ctx *c, sp_node *n, sp_graph *g) {
+    if (n->kind == SP_NODE_CONST && c->lift) {
+        sp_node *r = lift_value(c, n->value, g, n->loc);
+        if (r && r->kind == SP_NODE_CONST) r->name = n->name ? ir_intern(c->dst, n->name) : NULL;
+        return r;
+    }
     if (n->kind == SP_NODE_CONST) {
         sp_value *v = map_value(c, n->value);
         sp_node *r = v ? ir_const_new(g, v, n->loc) : NULL;
@@ -217,6 +259,40 @@ static sp_status make_graph(cl_ctx *c, const sp_graph *s, sp_graph *parent, sp_g
     return ir_map_put(&c->graphs, IR_PKEY(s), g);
 }
 
+/* Copies src's scope (src and every graph nested in it) under `parent` in
+ * session c; *out is the copy of src. */
+static sp_status copy_scope(cl_ctx *c, const sp_graph *src, sp_graph *parent, sp_graph **out) {
+    c->root = src;
+    const sp_module *sm = src->module;
+    const sp_graph **scope = malloc(sizeof *scope * (size_t)(sm->n_graphs + 1));
+    sp_graph **copies = malloc(sizeof *copies * (size_t)(sm->n_graphs + 1));
+    sp_status st = SP_OK;
+    if (!scope || !copies) {
+        st = sp_error(SP_ERR_NOMEM, "clone: out of memory");
+        goto done;
+    }
+    /* the scope, parents first */
+    int n = 0;
+    scope[n++] = src;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < sm->n_graphs; k++)
+            if (sm->graphs[k]->parent == scope[i]) scope[n++] = sm->graphs[k];
+    for (int i = 0; i < n && !st; i++) {
+        sp_graph *p = i == 0 ? parent : ir_map_get(&c->graphs, IR_PKEY(scope[i]->parent));
+        st = make_graph(c, scope[i], p, &copies[i]);
+    }
+    for (int i = 0; i < n && !st; i++) {
+        c->root = src; /* a nested session (lifting) may have moved it */
+        st = fill_body(c, scope[i], copies[i]);
+    }
+    if (!st) *out = copies[0];
+    else if (!sp_last_error()[0]) sp_error(st, "clone: out of memory");
+done:
+    free(scope);
+    free(copies);
+    return st;
+}
+
 static sp_graph *clone_scope(sp_module *dst, const sp_graph *src, sp_graph *parent, ir_clone_fv_fn fv, void *ctx,
                              int depth) {
     if (depth > CLONE_MAX_DEPTH) {
@@ -230,35 +306,140 @@ static sp_graph *clone_scope(sp_module *dst, const sp_graph *src, sp_graph *pare
     cl_ctx c;
     memset(&c, 0, sizeof c);
     c.dst = dst;
-    c.root = src;
     c.fv = fv;
     c.fv_ctx = ctx;
     c.depth = depth;
-    const sp_module *sm = src->module;
-    const sp_graph **scope = malloc(sizeof *scope * (size_t)(sm->n_graphs + 1));
-    sp_graph **copies = malloc(sizeof *copies * (size_t)(sm->n_graphs + 1));
     sp_graph *result = NULL;
-    sp_status st = SP_OK;
-    if (!scope || !copies) {
-        sp_error(SP_ERR_NOMEM, "clone: out of memory");
+    copy_scope(&c, src, parent, &result);
+    ir_map_free(&c.graphs);
+    ir_map_free(&c.nodes);
+    return result;
+}
+
+/* ---- lifting ---------------------------------------------------------------- */
+
+/* Whether v holds a weight or a graph (what lifting must rebuild); -1 on
+ * an error of the weight callback. */
+static int lift_needed(cl_ctx *c, const sp_value *v) {
+    switch (v->kind) {
+    case SP_V_TENSOR: {
+        int w = c->weight(c->wctx, v);
+        return w < -1 ? -1 : w >= 0;
+    }
+    case SP_V_GRAPH: return 1;
+    case SP_V_TUPLE:
+    case SP_V_LIST:
+        for (int i = 0; i < v->u.seq.n; i++) {
+            int r = lift_needed(c, v->u.seq.items[i]);
+            if (r) return r;
+        }
+        return 0;
+    case SP_V_PARTIAL: {
+        int r = lift_needed(c, v->u.partial.fn);
+        for (int i = 0; i < v->u.partial.n && !r; i++) r = lift_needed(c, v->u.partial.args[i]);
+        return r;
+    }
+    case SP_V_KEYWORD: return lift_needed(c, v->u.kw.value);
+    default: return 0;
+    }
+}
+
+static sp_node *lift_apply(cl_ctx *c, sp_graph *g, int builtin, int n, sp_value *const *items, const sp_value *first,
+                           sp_loc loc) {
+    sp_node **in = malloc(sizeof *in * (size_t)(n + 2));
+    if (!in) {
+        sp_error(SP_ERR_NOMEM, "lift: out of memory");
+        return NULL;
+    }
+    sp_value *b = sp_value_builtin(builtin);
+    sp_node *r = NULL;
+    int k = 0, ok = b && (in[k++] = ir_const_new(g, b, loc)) != NULL;
+    if (ok && first) ok = (in[k++] = lift_value(c, (sp_value *)first, g, loc)) != NULL;
+    for (int i = 0; i < n && ok; i++) ok = (in[k++] = lift_value(c, items[i], g, loc)) != NULL;
+    if (ok) r = ir_apply_new(g, k, in, loc);
+    sp_value_release(b);
+    free(in);
+    return r;
+}
+
+/* The node of g standing for constant v in the lifted copy. */
+static sp_node *lift_value(cl_ctx *c, sp_value *v, sp_graph *g, sp_loc loc) {
+    int need = lift_needed(c, v);
+    if (need < 0) return NULL;
+    if (!need) {
+        sp_value *m = map_value(c, v);
+        sp_node *r = m ? ir_const_new(g, m, loc) : NULL;
+        sp_value_release(m);
+        return r;
+    }
+    switch (v->kind) {
+    case SP_V_TENSOR: {
+        int w = c->weight(c->wctx, v);
+        if (w < 0 || w > c->n_w) {
+            if (w >= 0) sp_error(SP_ERR_INTERNAL, "lift: weight index %d out of order", w);
+            return NULL;
+        }
+        if (w == c->n_w) {
+            char name[32];
+            snprintf(name, sizeof name, "weight%d", w);
+            if (!ir_param_new(c->lift, name, loc)) return NULL;
+            c->n_w++;
+        }
+        return c->lift->params[c->lift->n_params - c->n_w + w];
+    }
+    case SP_V_GRAPH: {
+        sp_graph *h = map_graph(c, v->u.graph);
+        sp_value *gv = h ? sp_value_graph(h) : NULL;
+        sp_node *r = gv ? ir_const_new(g, gv, loc) : NULL;
+        sp_value_release(gv);
+        return r;
+    }
+    case SP_V_TUPLE:
+    case SP_V_LIST:
+        return lift_apply(c, g, v->kind == SP_V_TUPLE ? CL_B_MAKE_TUPLE : CL_B_MAKE_LIST, v->u.seq.n, v->u.seq.items,
+                          NULL, loc);
+    case SP_V_PARTIAL:
+        return lift_apply(c, g, CL_B_PARTIAL, v->u.partial.n, v->u.partial.args, v->u.partial.fn, loc);
+    case SP_V_KEYWORD: {
+        sp_value *name = sp_value_str(v->u.kw.name, strlen(v->u.kw.name));
+        sp_node *r = name ? lift_apply(c, g, CL_B_MAKE_KEYWORD, 1, &v->u.kw.value, name, loc) : NULL;
+        sp_value_release(name);
+        return r;
+    }
+    default: sp_error(SP_ERR_INTERNAL, "lift: cannot rebuild a %s", sp_value_kind_name(v)); return NULL;
+    }
+}
+
+sp_graph *ir_lift(sp_module *dst, const char *name, sp_value *fn, int nargs, ir_lift_weight_fn weight, void *wctx,
+                  int *n_weights) {
+    if (!dst || !name || !fn || !weight || nargs < 0) {
+        sp_error(SP_ERR_ARG, "lift: NULL or negative argument");
+        return NULL;
+    }
+    cl_ctx c;
+    memset(&c, 0, sizeof c);
+    c.dst = dst;
+    c.weight = weight;
+    c.wctx = wctx;
+    sp_loc loc = {ir_intern(dst, "<lift>"), 0, 0};
+    sp_graph *e = ir_graph_new(dst, name, NULL, loc), *result = NULL;
+    c.lift = e;
+    sp_node **in = e ? malloc(sizeof *in * (size_t)(nargs + 1)) : NULL;
+    if (!in) {
+        if (e) sp_error(SP_ERR_NOMEM, "lift: out of memory");
         goto done;
     }
-    /* the scope, parents first */
-    int n = 0;
-    scope[n++] = src;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < sm->n_graphs; k++)
-            if (sm->graphs[k]->parent == scope[i]) scope[n++] = sm->graphs[k];
-    for (int i = 0; i < n && !st; i++) {
-        sp_graph *p = i == 0 ? parent : ir_map_get(&c.graphs, IR_PKEY(scope[i]->parent));
-        st = make_graph(&c, scope[i], p, &copies[i]);
+    int k;
+    for (k = 0; k < nargs; k++) {
+        char an[32];
+        snprintf(an, sizeof an, "arg%d", k);
+        if (!(in[k + 1] = ir_param_new(e, an, loc))) break;
     }
-    for (int i = 0; i < n && !st; i++) st = fill_body(&c, scope[i], copies[i]);
-    if (!st) result = copies[0];
-    else if (!sp_last_error()[0]) sp_error(st, "clone: out of memory");
+    if (k == nargs && (in[0] = lift_value(&c, fn, e, loc)) && (e->output = ir_apply_new(e, nargs + 1, in, loc)))
+        result = e;
+    free(in);
+    if (n_weights) *n_weights = c.n_w;
 done:
-    free(scope);
-    free(copies);
     ir_map_free(&c.graphs);
     ir_map_free(&c.nodes);
     return result;

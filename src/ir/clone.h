@@ -40,4 +40,23 @@ sp_graph *ir_graph_clone_into(sp_module *dst, const sp_graph *src, sp_graph *par
  * Cannot fail. */
 sp_graph *ir_graph_find_clone(const sp_module *dst, const sp_graph *src);
 
+/* Lifting: answers whether tensor constant v is a weight -- its index
+ * (0, 1, ... in the order weights are first met; an index met before may
+ * repeat), -1 when it is not, -2 on an error (the callback set it). */
+typedef int (*ir_lift_weight_fn)(void *ctx, const sp_value *v);
+
+/* Makes `name` in dst: a top-level graph taking (arg0..arg{nargs-1},
+ * weight0..weight{k-1}) that calls a copy of `fn` (a graph, partial, or
+ * any value reaching graphs through constants, across modules) on the args,
+ * where every tensor constant that `weight` names is replaced by that
+ * weight parameter.  Every graph fn reaches is copied once, nested under
+ * the new graph, so the copies capture the weights as free variables (what
+ * spore.grad's `weights` and in-place updates need: the weights become
+ * run-time inputs instead of constants).  *n_weights = k.  The caller
+ * registers the graph as a global if it wants and runs
+ * ir_module_finalize.  NULL + error on failure.  Limitation: a graph whose
+ * gradient rule is a user `f_bprop` companion loses it in the copy. */
+sp_graph *ir_lift(sp_module *dst, const char *name, sp_value *fn, int nargs, ir_lift_weight_fn weight, void *wctx,
+                  int *n_weights);
+
 #endif

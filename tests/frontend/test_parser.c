@@ -156,8 +156,8 @@ static void test_unsupported(void) {
         {"def f(*a, b):\n    pass\n",
          "t.py:1:11: not supported in Spore: keyword-only parameters (after *args)\n"
          "def f(*a, b):\n          ^"},
-        {"def f(a):\n    return g(*a)\n",
-         "t.py:2:14: not supported in Spore: star-args (*x) in calls\n    return g(*a)\n"
+        {"def f(a):\n    return g(**a)\n",
+         "t.py:2:14: not supported in Spore: **kwargs in calls\n    return g(**a)\n"
          "             ^"},
         {"x = {1: 2}\n", "t.py:1:5: not supported in Spore: dict and set displays\nx = {1: 2}\n    ^"},
         {"x = (i for i in y)\n",

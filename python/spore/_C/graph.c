@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "compiler/compile.h"
+#include "ir/clone.h"
 #include "frontend/frontend.h"
 #include "runtime/vm.h"
 
@@ -201,4 +202,138 @@ PyObject *py_compile(PyObject *mod, PyObject *args, PyObject *kw) {
     pm->deps = c.deps;
     pm->cache = NULL;
     return (PyObject *)pm;
+}
+
+/* ---- lifting ---------------------------------------------------------------- */
+
+/* Tensor identity for the package's Parameter registry: the address of the
+ * sp_tensor a Tensor object holds (what a constant of the IR holds too). */
+PyObject *py_tensor_id(PyObject *mod, PyObject *t) {
+    (void)mod;
+    if (!py_is_tensor(t)) return PyErr_Format(PyExc_TypeError, "tensor_id: expected a Tensor, not %s",
+                                              Py_TYPE(t)->tp_name);
+    return PyLong_FromVoidPtr(((py_tensor *)t)->v->u.tensor);
+}
+
+typedef struct {
+    PyObject *fn;
+} lift_ctx;
+
+static int lift_weight(void *ctx, const sp_value *v) {
+    lift_ctx *c = ctx;
+    if (PyErr_Occurred()) return -2;
+    PyObject *id = PyLong_FromVoidPtr(v->u.tensor);
+    PyObject *r = id ? PyObject_CallOneArg(c->fn, id) : NULL;
+    Py_XDECREF(id);
+    if (!r) {
+        sp_error(SP_ERR_RUNTIME, "lift: the weight callback failed");
+        return -2;
+    }
+    long w = PyLong_AsLong(r);
+    Py_DECREF(r);
+    if (w == -1 && PyErr_Occurred()) {
+        sp_error(SP_ERR_RUNTIME, "lift: the weight callback must return an int");
+        return -2;
+    }
+    return w < 0 ? -1 : (int)w;
+}
+
+/* lift(fn, nargs, weight) -> (Value, number of weights): see ir_lift.  The
+ * result is the global "lifted" of a new Module that keeps fn's owner. */
+PyObject *py_lift(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *fn, *weight;
+    int nargs;
+    if (!PyArg_ParseTuple(args, "OiO:lift", &fn, &nargs, &weight)) return NULL;
+    PyObject *deps = PyList_New(0);
+    if (!deps) return NULL;
+    sp_value *f = py_to_value(fn, deps);
+    sp_module *m = f ? sp_module_new("<lift>", NULL) : NULL;
+    lift_ctx c = {weight};
+    int nw = 0;
+    sp_clear_error();
+    sp_graph *g = m ? ir_lift(m, "lifted", f, nargs, lift_weight, &c, &nw) : NULL;
+    sp_value *gv = g ? sp_value_graph(g) : NULL;
+    sp_value_release(f);
+    if (!gv || ir_module_set_global(m, "lifted", gv) || ir_module_finalize(m)) {
+        sp_value_release(gv);
+        sp_module_free(m);
+        Py_DECREF(deps);
+        if (PyErr_Occurred()) return NULL;
+        return py_raise();
+    }
+    sp_value_release(gv);
+    py_module *pm = PyObject_New(py_module, &py_module_type);
+    if (!pm) {
+        sp_module_free(m);
+        Py_DECREF(deps);
+        return NULL;
+    }
+    pm->m = m;
+    pm->deps = deps;
+    pm->cache = NULL;
+    PyObject *v = py_from_value(ir_module_get_global(m, "lifted"), (PyObject *)pm);
+    Py_DECREF(pm);
+    return v ? Py_BuildValue("(Ni)", v, nw) : NULL;
+}
+
+/* deferred(f, *bound) -> Value: the graph `deferred(*args)` that computes
+ * f(*bound)(*args) when called.  The package's gradient objects are this:
+ * spore.grad(fn, pos, weights) is made where it runs, inside the caller's
+ * (lifted) graph, so its weights are the run-time tensors a closure of the
+ * lifted fn captures. */
+PyObject *py_deferred(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    if (nargs < 1) return PyErr_Format(PyExc_TypeError, "deferred: expected a function");
+    PyObject *deps = PyList_New(0);
+    if (!deps) return NULL;
+    sp_value **v = calloc((size_t)nargs + 1, sizeof *v);
+    sp_module *m = NULL;
+    PyObject *r = NULL;
+    Py_ssize_t i;
+    if (!v) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < nargs; i++)
+        if (!(v[i] = py_to_value(args[i], deps))) goto done;
+    sp_clear_error();
+    m = sp_module_new("<deferred>", NULL);
+    sp_loc loc = {m ? ir_intern(m, "<deferred>") : NULL, 0, 0};
+    sp_graph *g = m ? ir_graph_new(m, "deferred", NULL, loc) : NULL;
+    sp_node *p = g ? ir_param_new(g, "args", loc) : NULL;
+    sp_node **in = p ? calloc((size_t)nargs + 1, sizeof *in) : NULL;
+    if (!in) goto fail;
+    g->has_varargs = 1;
+    for (i = 0; i < nargs; i++)
+        if (!(in[i] = ir_const_new(g, v[i], loc))) break;
+    sp_value *cs = i == nargs ? sp_value_builtin(RT_B_CALL_STAR) : NULL;
+    sp_node *inner = cs ? ir_apply_new(g, (int)nargs, in, loc) : NULL;
+    sp_node *call[3] = {cs ? ir_const_new(g, cs, loc) : NULL, inner, p};
+    sp_value_release(cs);
+    free(in);
+    if (!call[0] || !inner || !(g->output = ir_apply_new(g, 3, call, loc))) goto fail;
+    sp_value *gv = sp_value_graph(g);
+    int bad = !gv || ir_module_set_global(m, "deferred", gv) || ir_module_finalize(m);
+    sp_value_release(gv);
+    if (bad) goto fail;
+    py_module *pm = PyObject_New(py_module, &py_module_type);
+    if (!pm) goto done;
+    pm->m = m;
+    pm->deps = deps;
+    pm->cache = NULL;
+    m = NULL;
+    deps = NULL;
+    r = py_from_value(ir_module_get_global(pm->m, "deferred"), (PyObject *)pm);
+    Py_DECREF(pm);
+    goto done;
+fail:
+    if (!PyErr_Occurred()) py_raise();
+done:
+    sp_module_free(m);
+    Py_XDECREF(deps);
+    if (v)
+        for (i = 0; i < nargs; i++) sp_value_release(v[i]);
+    free(v);
+    return r;
 }

@@ -101,6 +101,11 @@ PyObject *py_from_dlpack(PyObject *mod, PyObject *obj);
 
 /* ---- graph.c ---- */
 PyObject *py_compile(PyObject *mod, PyObject *args, PyObject *kw);
+/* lift(fn, nargs, weight), deferred(f, *bound) and tensor_id(t):
+ * Parameters as run-time inputs of a compiled entry (python/spore/_jit.py). */
+PyObject *py_lift(PyObject *mod, PyObject *args);
+PyObject *py_tensor_id(PyObject *mod, PyObject *t);
+PyObject *py_deferred(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 /* Calls a Value through the VM. */
 PyObject *py_value_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 

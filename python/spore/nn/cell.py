@@ -67,8 +67,9 @@ class Cell:
 
     def __call__(self, *args, **kwargs):
         if context.get_context("mode") == context.GRAPH_MODE:
-            from spore._jit import compile_function
-            return compile_function(self.construct, self)(*args, **kwargs)
+            from spore import _jit
+            return _jit.call(lambda: _jit.compile_function(self.construct, self),
+                             self.__dict__.setdefault("_spore_lifted", {}), args, kwargs)
         return self.construct(*args, **kwargs)
 
     # ---- parameters and sub-cells ----

@@ -26,6 +26,24 @@ for _q in _C.api_names():
         _n = _q[4:]
         globals()[_n] = _function(_q, _n)
         __all__.append(_n)
+
+
+def _primitive(name):
+    prim = _C.prim(name)
+
+    def fn(*args, **kwargs):
+        return prim(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"ops.{name}: Spore's primitive {name} (src/ops/ops.def), called directly."
+    fn._sp_value = prim
+    return fn
+
+
+# every primitive is reachable as ops.<name>, as in the source language
+for _n in _C.op_names():
+    if _n not in globals():
+        globals()[_n] = _primitive(_n)
+        __all__.append(_n)
 del _q, _n
 
 from spore.ops.composite import GradOperation  # noqa: E402  (replaces the table's factory)
