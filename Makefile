@@ -3,7 +3,9 @@
 #                 only what is missing), builds with warnings as errors, runs
 #                 the C tests (ctest) and the Python tests (pytest), then runs
 #                 the whole suite once more under ASan+UBSan.
-#   make demo  -- builds and runs `spore run-check`.
+#   make demo  -- installs what it needs, builds, runs `spore run-check`, then
+#                 examples/quickstart.py: LeNet-5 on Fashion-MNIST in GRAPH_MODE
+#                 on the CPU; fails below 89% test accuracy.
 #   make train-mlp -- trains examples/c/mlp.py on Fashion-MNIST from C (>= 85%).
 #   make bench -- the benchmarks in bench/, each beside its peer.
 # All targets are idempotent.
@@ -69,8 +71,11 @@ test-asan: build-asan
 	  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(PY) -m pytest -q -p no:cacheprovider --ignore=tests/py/package tests
 
-demo: deps build
+# The quickstart runs with the package installed into $(VENV) (the `venv`
+# target); its checkpoints go to $(BUILD)/demo-checkpoints.
+demo: deps build venv
 	$(BUILD)/spore run-check
+	$(PY) examples/quickstart.py --ckpt-dir $(BUILD)/demo-checkpoints --min-accuracy 0.89
 
 # examples/c/train_mlp.c: a 784-256-10 MLP written in the source language,
 # trained on Fashion-MNIST from C through the program API; fails under 85%.

@@ -9,7 +9,10 @@
 # 2. builds Spore with the CUDA backend from scratch, warnings as errors;
 # 3. runs `spore run-check`, the C tests and the GPU parity tests (tests/py/test_ops_gpu.py: every primitive and dtype on
 #    the GPU against the numpy references, exact CPU/GPU parity checks);
-# 4. runs the benchmarks beside PyTorch: bench/bench_gpu_ops.py (this
+# 4. runs the benchmarks beside PyTorch: bench/gpu_kernels.py (the fused
+#    softmax/cross-entropy/norm kernels and transpose at RESULTS.md's
+#    shapes; their fast-path tests, tests/py/test_cuda_nn_fast.py, run in
+#    step 3), bench/bench_gpu_ops.py (this
 #    backend's elementwise/reduce/shape/index kernels and copies) and
 #    bench/bench_gpu.py (GEMM bf16/tf32, device copy bandwidth).
 # Logs go to OUTDIR (default $OUT, else ./gpu_check_out); the exit status
@@ -69,8 +72,10 @@ if [ $fail = 0 ]; then
   grep -q ': [1-9][0-9]*: ' "$OUTDIR/gpu_ops_summary.log" && fail=1
   step "GPU parity tests: exact CPU/GPU checks"
   $PY -m pytest -q -p no:cacheprovider tests/py/test_ops_gpu.py tests/py/test_cuda_fast_paths.py \
-    -k "not test_primitive_gpu" 2>&1 | tee "$OUTDIR/test_ops_gpu.log" | tail -30
+    tests/py/test_cuda_nn_fast.py -k "not test_primitive_gpu" 2>&1 | tee "$OUTDIR/test_ops_gpu.log" | tail -30
   [ "${PIPESTATUS[0]}" = 0 ] || fail=1
+  step "gpu_kernels (softmax, cross-entropy, layer/batch norm, transpose: Spore vs PyTorch)"
+  timeout 240 $PY bench/gpu_kernels.py "$BUILD" --no-check 2>&1 | tee "$OUTDIR/gpu_kernels.log"
   step "bench_gpu_ops (Spore vs PyTorch)"
   timeout 120 $PY bench/bench_gpu_ops.py "$BUILD" 2>&1 | tee "$OUTDIR/bench_gpu_ops.log"
   if [ -f bench/bench_gpu.py ]; then

@@ -155,7 +155,8 @@ sp_dataset *sp_dataset_mnist(const char *dir, const char *usage);
 /* Cifar10Dataset: columns "image" uint8 (32, 32, 3) and "label" uint8. */
 sp_dataset *sp_dataset_cifar10(const char *dir, const char *usage);
 /* GeneratorDataset: rows come from pull(); free_ctx(ctx) runs when the
- * last reference goes. */
+ * last reference goes.  On failure (NULL) ctx is not freed: it stays the
+ * caller's. */
 sp_dataset *sp_dataset_from_pull(int ncols, const char *const *names, sp_data_pull_fn pull,
                                  sp_data_reset_fn reset, void *ctx, void (*free_ctx)(void *ctx));
 

@@ -18,12 +18,16 @@ from spore import context
 from spore.context import set_context, get_context, GRAPH_MODE, PYNATIVE_MODE
 from spore import ops, nn
 from spore.ops.composite import grad, value_and_grad, GradOperation  # noqa: F401
+from spore import train, dataset  # noqa: F401,E402
+from spore.train import Model  # noqa: F401,E402
+from spore.train.serialization import save_checkpoint, load_checkpoint, load_param_into_net  # noqa: F401,E402
 
 __version__ = _C.version()
 
 __all__ = ["Tensor", "Parameter", "ParameterTuple", "dtype", "context", "set_context", "get_context",
            "GRAPH_MODE", "PYNATIVE_MODE", "ops", "nn", "grad", "value_and_grad", "set_seed", "get_seed",
-           "run_check", "jit", "ms_function", "from_dlpack", "tensor"]
+           "run_check", "jit", "ms_function", "from_dlpack", "tensor", "train", "dataset", "Model",
+           "save_checkpoint", "load_checkpoint", "load_param_into_net"]
 
 
 def set_seed(seed):

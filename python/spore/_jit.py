@@ -69,7 +69,10 @@ def _source(fn):
         if s.startswith("def ") or s.startswith("async def "):
             in_def = True
         out.append(ln)
-    return file, textwrap.dedent("".join(out)), first - 1
+    text = "".join(out)
+    if first <= 1:  # only a snippet after line 1 may keep its indentation
+        text = textwrap.dedent(text)
+    return file, text, first - 1
 
 
 class _Resolver:
@@ -90,9 +93,9 @@ class _Resolver:
 
     def resolve(self, name):
         if name in self.closure:
-            return to_spore(self.closure[name], name)
+            return _answer(self.closure[name], name)
         if name in self.globals:
-            return to_spore(self.globals[name], name)
+            return _answer(self.globals[name], name)
         return None
 
     def resolve_attr(self, path, attr):
@@ -107,7 +110,7 @@ class _Resolver:
                 except AttributeError:
                     raise GraphModeError(f"{path}.{attr}: {type(obj).__name__} has no attribute '{n}' "
                                          f"(in {self.fn.__qualname__})") from None
-            v = to_spore(obj, f"{path}.{attr}")
+            v = _answer(obj, f"{path}.{attr}")
             if v is None:
                 raise GraphModeError(f"{path}.{attr} is a {type(obj).__name__}, which GRAPH_MODE "
                                      f"cannot use (in {self.fn.__qualname__})")
@@ -125,6 +128,11 @@ class _Resolver:
 
 
 _fn_cache = {}
+_NONE = _C.value("none", "")  # a resolver's answer "None" (plain None: unknown)
+
+
+def _answer(obj, what):
+    return _NONE if obj is None else to_spore(obj, what)
 
 # tensor_id -> Parameter, for every Parameter a resolver answered
 _params = weakref.WeakValueDictionary()

@@ -92,6 +92,21 @@ static sp_status dump_stage(const char *dir, int index, const char *stage, const
     return ok ? SP_OK : sp_error(SP_ERR_IO, "SPORE_DUMP_IR: cannot write '%s'", path);
 }
 
+/* 05_lower.txt: the kernel list and memory plan, or why the entry stayed
+ * on the VM. */
+static void dump_lower(const char *dir, const sp_lowered *l, const char *why) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/05_lower.txt", dir);
+    char *text = l ? sp_lowered_print(l) : NULL;
+    FILE *f = fopen(path, "w");
+    if (f) {
+        if (text) fputs(text, f);
+        else fprintf(f, "not lowered: %s\n", why && why[0] ? why : "(no reason recorded)");
+        fclose(f);
+    }
+    free(text);
+}
+
 static int pass_known(const char *name) {
     if (sp_pass_find(name)) return 1;
     sp_clear_error();
@@ -189,6 +204,7 @@ sp_status sp_compile(sp_module *m, const char *entry, int n, sp_value *const *ar
         if (fn && fn->kind == SP_V_GRAPH)
             c->lowered = sp_lower_specialized(fn->u.graph, NULL, c->why, sizeof c->why);
         c->seconds[SP_STAGE_LOWER] = now() - t0;
+        if (o.dump_dir) dump_lower(o.dump_dir, c->lowered, c->why);
     }
 
     if (!st) {

@@ -501,7 +501,7 @@ static int trace_resolvable(leaf_state *ls, const trace_log *log) {
     return 1;
 }
 
-static sp_status trace_emit(leaf_state *ls, const trace_log *log, sp_device dev) {
+static sp_status trace_emit(leaf_state *ls, const trace_log *log, sp_device dev, sp_node **last) {
     spec *s = ls->s;
     for (int i = 0; i < log->n; i++) {
         const trace_rec *r = &log->recs[i];
@@ -521,6 +521,7 @@ static sp_status trace_emit(leaf_state *ls, const trace_log *log, sp_device dev)
         sp_node *x = a ? spec_apply(s, ls->c, n, in, ls->loc, a) : NULL;
         free(in);
         if (!x) return sp_last_status() ? sp_last_status() : nomem();
+        if (last) *last = x;
         if (r->n_out != 1)
             for (int k = 0; k < r->n_out; k++) {
                 sp_value *gi = sp_value_builtin(RT_B_TUPLE_GETITEM), *ix = sp_value_int(k);
@@ -698,7 +699,7 @@ sp_status spec_leaf(spec *s, spec_ctx *c, sp_node *n, const sp_value *fn, int na
         for (int k = 0; k < na; k++)
             if (args[k].node) add_paths(&ls, args[k].abs, args[k].node, 0);
         if (trace_resolvable(&ls, &log) && node_for_value(&ls, r, out->abs, 0, 0)) {
-            st = trace_emit(&ls, &log, dev);
+            st = trace_emit(&ls, &log, dev, NULL);
             if (!st) {
                 out->node = node_for_value(&ls, r, out->abs, 1, 0);
                 if (!out->node) st = sp_last_status() ? sp_last_status() : nomem();
@@ -714,6 +715,35 @@ sp_status spec_leaf(spec *s, spec_ctx *c, sp_node *n, const sp_value *fn, int na
         }
         ir_map_free(&ls.paths);
         ir_map_free(&ls.produced);
+    }
+    if (cls == LEAF_KEEP && fn->kind == SP_V_BUILTIN && fn->u.builtin == RT_B_API && log.n == 1 && !log.failed &&
+        (sp_op_defs[log.recs[0].op].flags & SP_OPF_INPLACE) && r->kind == SP_V_NONE && !key &&
+        !inputs_carry(s, c, n)) {
+        /* an API call that is one in-place primitive (ops.assign): the
+         * primitive itself, kept in the effect order the call had, so the
+         * lowering sees a kernel instead of an API call */
+        leaf_state ls;
+        memset(&ls, 0, sizeof ls);
+        ls.s = s;
+        ls.c = c;
+        ls.loc = n->loc;
+        for (int k = 0; k < na; k++)
+            if (args[k].node) add_paths(&ls, args[k].abs, args[k].node, 0);
+        int ok = 1;
+        for (int k = 0; k < log.recs[0].n_in && ok; k++) ok = node_for_tensor(&ls, log.recs[0].in[k], 0) != NULL;
+        sp_node *x = NULL;
+        if (ok) st = trace_emit(&ls, &log, dev, &x);
+        ir_map_free(&ls.paths);
+        ir_map_free(&ls.produced);
+        if (ok) {
+            sp_value_release(r);
+            trace_free(&log);
+            if (st) return st;
+            s->stats.n_replaced++;
+            s->stats.n_kept++;
+            out->node = x;
+            return SP_OK;
+        }
     }
     sp_value_release(r);
     trace_free(&log);

@@ -142,11 +142,12 @@ sp_dataset *sp_dataset_from_pull(int ncols, const char *const *names, sp_data_pu
     }
     sp_dataset *ds = ds_alloc(DS_PULL, ncols, NULL);
     if (!ds) return NULL;
-    ds->pull = pull, ds->reset = reset, ds->ctx = ctx, ds->free_ctx = free_ctx;
+    /* names first: on failure ctx stays the caller's, never freed here */
     if (!ds_set_names(ds, names)) {
         sp_dataset_release(ds);
         return NULL;
     }
+    ds->pull = pull, ds->reset = reset, ds->ctx = ctx, ds->free_ctx = free_ctx;
     return ds;
 }
 

@@ -172,6 +172,8 @@ typedef struct fe_stmt {
  * SP_ERR_NOMEM with "file:line:col: message" and the caret line set; on
  * error the arena may hold a partial tree (free it). */
 sp_status fe_parse(const char *file, const char *src, fe_arena *arena, fe_block *out);
+/* fe_parse of a snippet whose first line may be indented (fe_lex_snippet). */
+sp_status fe_parse_snippet(const char *file, const char *src, int base_ok, fe_arena *arena, fe_block *out);
 
 /* The `kw` of a call argument written *x. */
 #define FE_STAR_ARG "*"

@@ -70,7 +70,9 @@ sp_module *sp_frontend_compile(const char *file, const char *source, int line_of
     }
     fe_arena arena = {0};
     fe_block tree;
-    sp_status st = fe_parse(m->file, m->source ? m->source : text, &arena, &tree);
+    /* a snippet (line_offset > 0: a method cut out of a class) may keep its
+     * indentation, so columns match the user's file */
+    sp_status st = fe_parse_snippet(m->file, m->source ? m->source : text, line_offset > 0, &arena, &tree);
     free(text);
     if (st == SP_OK) st = fe_build(m, &tree, resolver);
     fe_arena_free(&arena);

@@ -49,6 +49,7 @@ typedef struct lexer {
     fe_token *toks;
     int n, cap;
     int ind8[LEX_MAX_INDENT + 1], ind1[LEX_MAX_INDENT + 1], depth;
+    int base_ok; /* a snippet: the first line's indentation is the base (column kept) */
     char brackets[LEX_MAX_BRACKETS];
     sp_loc bracket_locs[LEX_MAX_BRACKETS];
     int nb;
@@ -137,6 +138,13 @@ static int lex_indent(lexer *lx) {
     if (c == '#' || c == '\n' || c == '\r' || c == '\0') return 0;
     if (c == '\\' && (lx->src[lx->p + 1] == '\n' || lx->src[lx->p + 1] == '\r')) return 0;
     int line = lx->line, col = lex_col(lx, lx->p);
+    if (lx->base_ok == 1) {
+        /* a method cut out of its class keeps its indentation, so columns
+         * (and carets) are the user's file's: that indentation is level 0 */
+        lx->base_ok = 2;
+        lx->ind8[0] = c8;
+        lx->ind1[0] = c1;
+    }
     int t8 = lx->ind8[lx->depth], t1 = lx->ind1[lx->depth];
     if (c8 == t8) {
         if (c1 != t1) goto tab_error;
@@ -537,8 +545,13 @@ static int is_string_prefix(const char *s, size_t n) {
 /* ---- the main loop ------------------------------------------------------- */
 
 sp_status fe_lex(const char *file, const char *src, fe_arena *arena, fe_token **out, int *n) {
+    return fe_lex_snippet(file, src, 0, arena, out, n);
+}
+
+sp_status fe_lex_snippet(const char *file, const char *src, int base_ok, fe_arena *arena, fe_token **out, int *n) {
     lexer lx;
     memset(&lx, 0, sizeof lx);
+    lx.base_ok = base_ok ? 1 : 0;
     lx.file = file;
     lx.src = src;
     lx.line = 1;

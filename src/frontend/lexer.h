@@ -80,6 +80,10 @@ typedef struct fe_token {
  * `arena`.  Returns SP_OK, or SP_ERR_SYNTAX / SP_ERR_NOMEM with the message
  * set and *out NULL. */
 sp_status fe_lex(const char *file, const char *src, fe_arena *arena, fe_token **out, int *n);
+/* fe_lex for a snippet cut out of a larger file (a method of a class):
+ * with base_ok, the indentation of the first line holding tokens is the
+ * base level instead of an error, so columns stay the file's. */
+sp_status fe_lex_snippet(const char *file, const char *src, int base_ok, fe_arena *arena, fe_token **out, int *n);
 
 /* The text of a token kind for messages ("(", "name", "newline"). */
 const char *fe_tok_text(fe_tok_kind k);

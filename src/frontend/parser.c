@@ -1412,13 +1412,17 @@ fail:
 }
 
 sp_status fe_parse(const char *file, const char *src, fe_arena *arena, fe_block *out) {
+    return fe_parse_snippet(file, src, 0, arena, out);
+}
+
+sp_status fe_parse_snippet(const char *file, const char *src, int base_ok, fe_arena *arena, fe_block *out) {
     parser P;
     memset(&P, 0, sizeof P);
     memset(out, 0, sizeof *out);
     P.file = file;
     P.src = src;
     P.arena = arena;
-    sp_status st = fe_lex(file, src, arena, &P.t, &P.n);
+    sp_status st = fe_lex_snippet(file, src, base_ok, arena, &P.t, &P.n);
     if (st) return st;
     vec v = {0};
     while (kind(&P) != FE_T_EOF && !P.st) {

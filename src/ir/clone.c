@@ -144,6 +144,7 @@ static sp_value *map_value(cl_ctx *c, sp_value *v) {
 
 /* The node of the copy standing for source node n, used in graph g. */
 static sp_node *lift_value(cl_ctx *c, sp_value *v, sp_graph *g, sp_loc loc);
+static sp_node *lift_bound(cl_ctx *c, sp_value *v, sp_graph *g, sp_loc loc);
 
 static sp_node *map_node(cl_ctx *c, sp_node *n, sp_graph *g) {
     if (n->kind == SP_NODE_CONST && c->lift) {
@@ -362,6 +363,47 @@ static sp_node *lift_apply(cl_ctx *c, sp_graph *g, int builtin, int n, sp_value 
     return r;
 }
 
+/* partial(graph f, bound...) (a Cell's construct with `self` bound) as a
+ * graph of its own nested under the entry: f_bound(rest...) = f(bound...,
+ * rest...), the remaining parameters with their names and defaults.  A
+ * direct call of a closure is what the specializer opens and traces
+ * through; a call through builtin.partial it leaves generic.  Falls back
+ * to builtin.partial for *args, keywords among the bound arguments, or
+ * more arguments than parameters. */
+static sp_node *lift_bound(cl_ctx *c, sp_value *v, sp_graph *g, sp_loc loc) {
+    const sp_graph *f = v->u.partial.fn->u.graph;
+    int k = v->u.partial.n, ok = !f->has_varargs && k <= f->n_params;
+    for (int i = 0; i < k && ok; i++) ok = v->u.partial.args[i]->kind != SP_V_KEYWORD;
+    if (!ok) return lift_apply(c, g, CL_B_PARTIAL, k, v->u.partial.args, v->u.partial.fn, loc);
+    sp_graph *fc = map_graph(c, (sp_graph *)f);
+    char name[256];
+    snprintf(name, sizeof name, "%s.bound", f->name ? f->name : "_");
+    sp_graph *w = fc ? ir_graph_new(c->dst, name, c->lift, f->loc) : NULL;
+    sp_node **in = w ? malloc(sizeof *in * (size_t)(f->n_params + 1)) : NULL;
+    sp_value *fv = in ? sp_value_graph(fc) : NULL;
+    int i = 0;
+    if (!fv || !(in[0] = ir_const_new(w, fv, loc))) goto fail;
+    for (i = 0; i < k; i++)
+        if (!(in[i + 1] = lift_value(c, v->u.partial.args[i], w, loc))) goto fail;
+    for (i = k; i < f->n_params; i++) {
+        const char *pn = f->param_names && f->param_names[i] ? f->param_names[i] : "_";
+        if (!(in[i + 1] = ir_param_new(w, pn, f->params[i]->loc))) goto fail;
+        if (f->defaults && f->defaults[i] && !(w->defaults[i - k] = map_value(c, f->defaults[i]))) goto fail;
+    }
+    if (!(w->output = ir_apply_new(w, f->n_params + 1, in, loc))) goto fail;
+    sp_value_release(fv);
+    free(in);
+    sp_value *wv = sp_value_graph(w);
+    sp_node *r = wv ? ir_const_new(g, wv, loc) : NULL;
+    sp_value_release(wv);
+    return r;
+fail:
+    sp_value_release(fv);
+    free(in);
+    if (!sp_last_status()) sp_error(SP_ERR_NOMEM, "lift: out of memory");
+    return NULL;
+}
+
 /* The node of g standing for constant v in the lifted copy. */
 static sp_node *lift_value(cl_ctx *c, sp_value *v, sp_graph *g, sp_loc loc) {
     int need = lift_needed(c, v);
@@ -399,6 +441,7 @@ static sp_node *lift_value(cl_ctx *c, sp_value *v, sp_graph *g, sp_loc loc) {
         return lift_apply(c, g, v->kind == SP_V_TUPLE ? CL_B_MAKE_TUPLE : CL_B_MAKE_LIST, v->u.seq.n, v->u.seq.items,
                           NULL, loc);
     case SP_V_PARTIAL:
+        if (v->u.partial.fn->kind == SP_V_GRAPH) return lift_bound(c, v, g, loc);
         return lift_apply(c, g, CL_B_PARTIAL, v->u.partial.n, v->u.partial.args, v->u.partial.fn, loc);
     case SP_V_KEYWORD: {
         sp_value *name = sp_value_str(v->u.kw.name, strlen(v->u.kw.name));

@@ -1,6 +1,6 @@
 /*
- * infer_optim.c -- inference for the in-place optimizer updates, sgd_update
- * and adam_update.
+ * infer_optim.c -- inference for the in-place updates: the optimizer
+ * updates sgd_update and adam_update, and assign.
  *
  * They have no outputs: inference only proves that the kernel may write
  * through the state tensors safely.  param, grad and every state buffer
@@ -9,6 +9,11 @@
  * as a number).  Contiguity is checked by the dispatcher, which sees the
  * tensors and not just their metas.  Hyper-parameters that torch refuses
  * are refused here with the same reasons.
+ *
+ * assign is looser, as MindSpore's: the value only has to broadcast to the
+ * variable's shape (the variable's shape is what is kept) and may have any
+ * dtype (it is converted on the way in), so `assign(step, step + 1)` and
+ * `assign(accum, 0)` both work whatever dtype the arithmetic produced.
  */
 #include "ops/infer.h"
 
@@ -68,6 +73,25 @@ sp_status infer_adam_update(const sp_op_def *def, int n_in, const sp_meta *in,
     if (!(eps >= 0)) return sp_error(SP_ERR_ARG, "adam_update: eps %g must be >= 0", eps);
     if (!(wd >= 0))
         return sp_error(SP_ERR_ARG, "adam_update: weight_decay %g must be >= 0", wd);
+    *n_out = 0;
+    return SP_OK;
+}
+
+sp_status infer_assign(const sp_op_def *def, int n_in, const sp_meta *in, const sp_attrs *attrs,
+                       int *n_out, sp_meta *out) {
+    (void)n_in, (void)out, (void)attrs;
+    int nb;
+    int64_t b[SP_MAX_DIMS];
+    /* value broadcasts to variable exactly when broadcasting the two gives
+     * variable's own shape back */
+    sp_status st = sp_broadcast_shapes(def->name, in[0].ndim, in[0].shape, in[1].ndim,
+                                       in[1].shape, &nb, b);
+    int same = !st && nb == in[0].ndim;
+    for (int i = 0; same && i < nb; i++) same = b[i] == in[0].shape[i];
+    if (!same)
+        return sp_error(SP_ERR_SHAPE,
+                        "%s: value of shape %s cannot be assigned to a variable of shape %s",
+                        def->name, ops_shape(&in[1]).s, ops_shape(&in[0]).s);
     *n_out = 0;
     return SP_OK;
 }

@@ -3,7 +3,8 @@
  * log_softmax on an inner axis and on a strided view, sparse softmax
  * cross-entropy (mean/sum/none) and its gradient, layer norm and batch norm
  * forward and backward (dgamma/dbeta, the in-place running-stat update,
- * inference mode), SGD and Adam/AdamW over three steps, embedding and its
+ * inference mode), SGD and Adam/AdamW over three steps, assign (dtypes,
+ * broadcasting, overlap), embedding and its
  * backward with repeated indices; then the documented errors (label or
  * index out of range names the primitive) and dropout, whose mask must be
  * exactly sp_rng_uniform's numbers compared with p.
@@ -729,6 +730,63 @@ static void test_adam(void) {
     release_all((sp_tensor *[]){p, g, m, v, lr, step}, 6);
 }
 
+/* ---- assign ---- */
+
+/* assign: a converting, broadcasting copy into the variable, whatever the
+ * dtypes; a value overlapping the variable is read before it is written. */
+static void test_assign(void) {
+    int64_t s23[2] = {2, 3}, s3 = 3, s6 = 6;
+    const double v6[6] = {1.5, -2.25, 3.0, 0.0, 7.75, -8.5};
+    /* float64 -> float32, same shape */
+    sp_tensor *var = mk(SP_F32, 2, s23, 0.4, 0.2, 1, 0), *val = mkv(SP_F64, 2, s23, v6);
+    CHECK_OK(call("assign", 2, (sp_tensor *[]){var, val}, NULL, 0, NULL));
+    check_vals(var, v6, 6, 0);
+    sp_tensor_release(val);
+    /* int32 row broadcast over the rows, converted to float32 */
+    val = mki(SP_I32, 1, &s3, (const int64_t[]){4, -5, 6});
+    CHECK_OK(call("assign", 2, (sp_tensor *[]){var, val}, NULL, 0, NULL));
+    check_vals(var, (const double[]){4, -5, 6, 4, -5, 6}, 6, 0);
+    sp_tensor_release(val);
+    /* a 0-d step counter: int32 <- int64 */
+    sp_tensor *step = sp_tensor_scalar(SP_I32, 3), *seven = sp_tensor_scalar(SP_I64, 7);
+    CHECK_OK(call("assign", 2, (sp_tensor *[]){step, seven}, NULL, 0, NULL));
+    CHECK(step && sp_tensor_get(step, NULL) == 7);
+    /* float -> bool (nonzero), float -> bfloat16, bool -> float16 */
+    sp_tensor *b = mki(SP_BOOL, 1, &s6, (const int64_t[]){1, 1, 0, 1, 0, 0});
+    val = mkv(SP_F32, 1, &s6, v6);
+    CHECK_OK(call("assign", 2, (sp_tensor *[]){b, val}, NULL, 0, NULL));
+    check_vals(b, (const double[]){1, 1, 1, 0, 1, 1}, 6, 0);
+    sp_tensor *bf = mk(SP_BF16, 1, &s6, 0.3, 0.1, 1, 0), *h = mk(SP_F16, 1, &s6, 0.3, 0.1, 1, 0);
+    CHECK_OK(call("assign", 2, (sp_tensor *[]){bf, val}, NULL, 0, NULL));
+    check_vals(bf, v6, 6, 0); /* every value is exact in bfloat16 */
+    CHECK_OK(call("assign", 2, (sp_tensor *[]){h, b}, NULL, 0, NULL));
+    check_vals(h, (const double[]){1, 1, 1, 0, 1, 1}, 6, 0);
+    sp_tensor_release(val);
+    /* overlap: x[2:6] = x[0:4] must read the old x[0:4] (a forward copy
+     * would smear x[0:2] over the whole tail) */
+    sp_tensor *x = mkv(SP_F64, 1, &s6, v6), *hi = NULL, *lo = NULL;
+    CHECK_OK(sp_tensor_slice(x, 0, 2, 6, 1, &hi));
+    CHECK_OK(sp_tensor_slice(x, 0, 0, 4, 1, &lo));
+    CHECK_OK(call("assign", 2, (sp_tensor *[]){hi, lo}, NULL, 0, NULL));
+    check_vals(x, (const double[]){1.5, -2.25, 1.5, -2.25, 3.0, 0.0}, 6, 0);
+    /* the variable itself: nothing changes */
+    CHECK_OK(call("assign", 2, (sp_tensor *[]){x, x}, NULL, 0, NULL));
+    check_vals(x, (const double[]){1.5, -2.25, 1.5, -2.25, 3.0, 0.0}, 6, 0);
+    /* errors: a value that does not broadcast to the variable's shape, or
+     * would grow it; a strided variable */
+    sp_tensor *out1[1];
+    int n_out = 5;
+    CHECK_ERR(sp_op_call_name("assign", 2, (sp_tensor *[]){var, x}, NULL, &n_out, out1), SP_ERR_SHAPE,
+              "assign: value of shape (6,) cannot be assigned to a variable of shape (2, 3)");
+    CHECK_ERR(sp_op_call_name("assign", 2, (sp_tensor *[]){step, x}, NULL, &n_out, out1), SP_ERR_SHAPE,
+              "assign: value of shape (6,) cannot be assigned to a variable of shape ()");
+    sp_tensor *vt = NULL;
+    CHECK_OK(sp_tensor_transpose(var, 0, 1, &vt));
+    CHECK_ERR(sp_op_call_name("assign", 2, (sp_tensor *[]){vt, seven}, NULL, &n_out, out1), SP_ERR_ARG,
+              "assign: input 0 must be contiguous");
+    release_all((sp_tensor *[]){var, step, seven, b, bf, h, x, hi, lo, vt}, 10);
+}
+
 /* ---- embedding ---- */
 
 static void test_embedding(void) {
@@ -932,6 +990,7 @@ int main(void) {
     RUN(test_norm_threads);
     RUN(test_sgd);
     RUN(test_adam);
+    RUN(test_assign);
     RUN(test_embedding);
     RUN(test_dropout_values);
     RUN(test_dropout_stats_threads);

@@ -93,6 +93,7 @@ static void test_table(void) {
     CHECK(sp_op_is_differentiable(SP_OP_ADD) && !sp_op_is_differentiable(SP_OP_EQUAL));
     CHECK(!sp_op_is_differentiable(SP_OP_ARGMAX));
     CHECK(sp_op_is_inplace(SP_OP_SGD_UPDATE) && sp_op_is_inplace(SP_OP_ADAM_UPDATE));
+    CHECK(sp_op_is_inplace(SP_OP_ASSIGN) && sp_op_dtypes(SP_OP_ASSIGN) == SP_DTM_ALL);
     CHECK(!sp_op_is_inplace(SP_OP_ADD) && !sp_op_is_inplace(SP_OP_BATCH_NORM));
     CHECK(sp_op_num_inputs(-5) == 0 && sp_op_dtypes(999) == 0 && !sp_op_is_inplace(-1));
     /* every op's table entry is complete */
@@ -679,6 +680,14 @@ static void test_infer_nn(void) {
           nout == 0);
     in[5] = SCALAR(SP_I64);
     CHECK(inf(SP_OP_ADAM_UPDATE, 6, in, NULL) == SP_OK && nout == 0);
+    /* assign: value broadcasts to the variable's shape, any dtypes */
+    CHECK(inf(SP_OP_ASSIGN, 2, (sp_meta[]){META(SP_I32, 3, 2), META(SP_F64, 2)}, NULL) == SP_OK &&
+          nout == 0);
+    CHECK(inf(SP_OP_ASSIGN, 2, (sp_meta[]){SCALAR(SP_I32), SCALAR(SP_BOOL)}, NULL) == SP_OK);
+    CHECK(inf(SP_OP_ASSIGN, 2, (sp_meta[]){META(SP_F32, 2), META(SP_F32, 3, 2)}, NULL) ==
+          SP_ERR_SHAPE);
+    CHECK(inf(SP_OP_ASSIGN, 2, (sp_meta[]){META(SP_F32, 3, 2), META(SP_F32, 3)}, NULL) ==
+          SP_ERR_SHAPE);
 }
 
 int main(void) {

@@ -104,5 +104,8 @@ def test_dump_ir_env(tmp_path):
     r = spore("run", "--compile", os.path.join(PROGRAMS, "mlp.py"), env_extra={"SPORE_DUMP_IR": str(d)})
     assert r.returncode == 0, r.stderr
     names = sorted(os.listdir(d))
-    assert names == ["00_input.ir", "01_specialize.ir", "02_expand_grad.ir", "03_optimize.ir", "04_fuse.ir"]
+    assert names == ["00_input.ir", "01_specialize.ir", "02_expand_grad.ir", "03_optimize.ir", "04_fuse.ir",
+                     "05_lower.txt"]
+    low = (d / "05_lower.txt").read_text()
+    assert low.startswith("lowered @") or low.startswith("not lowered: "), low
     assert "prim.softmax(" in (d / "03_optimize.ir").read_text()

@@ -1264,9 +1264,29 @@ def fused_case(op, dtype, layout):
                         np.sum((x - av).astype(np.int64)), dtype)
 
 
+@case("assign")
+def assign_case(op, dtype, layout):
+    """variable[...] = value converted to the variable's dtype and broadcast
+    to its shape, for values of the same and of other dtypes.  Every input
+    of an in-place primitive must be contiguous, so there are no layouts."""
+    for vdt, vshape in [(dtype, (4, 3)), ("float64", (3,)), ("int32", (1, 3)), ("bool", ()),
+                        ("float16", (4, 1))]:
+        r = rng(op, dtype, vdt)
+        var = tensor(rand_values(r, (4, 3), dtype), dtype)
+        if vdt in FLOATS and dtype not in FLOATS:
+            v = r.integers(0, 5, size=vshape).astype(np.float64)  # converts exactly to any int
+        else:
+            v = rand_values(r, vshape, vdt).astype(np.float32 if vdt == "float64" else None)
+        outs = call(op, [var, tensor(v, vdt)])
+        assert outs == []
+        want = np.broadcast_to(sp.round_to(v, vdt), (4, 3))
+        want = want != 0 if dtype == "bool" else sp.round_to(want, dtype)
+        check(var, want, dtype, rtol=0, atol=0)
+
+
 # ---------------------------------------------------------------- the driver
 NO_LAYOUT = {"arange", "full", "zeros", "ones", "uniform", "normal", "bernoulli", "randint",
-             "sgd_update", "adam_update", "one_hot"}
+             "sgd_update", "adam_update", "assign", "one_hot"}
 
 
 def params():

@@ -85,6 +85,18 @@ static PyObject *value_kind(PyObject *self, void *c) {
     return PyUnicode_FromString(sp_value_kind_name(((py_value *)self)->v));
 }
 
+/* Values are immutable: copies are the value itself (copy.deepcopy of a
+ * Cell holding primitives or compiled functions). */
+static PyObject *value_copy(PyObject *self, PyObject *unused) {
+    (void)unused;
+    Py_INCREF(self);
+    return self;
+}
+
+static PyMethodDef value_methods[] = {{"__copy__", value_copy, METH_NOARGS, "the value itself"},
+                                      {"__deepcopy__", value_copy, METH_O, "the value itself"},
+                                      {NULL, NULL, 0, NULL}};
+
 static PyGetSetDef value_getset[] = {{"kind", value_kind, NULL, "the kind of value", NULL},
                                      {NULL, NULL, NULL, NULL, NULL}};
 
@@ -99,6 +111,7 @@ PyTypeObject py_value_type = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "a Spore value (function, closure, primitive, module); calling it runs the VM",
     .tp_getset = value_getset,
+    .tp_methods = value_methods,
 };
 
 /* ---- Module ----------------------------------------------------------------- */

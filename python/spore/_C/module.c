@@ -225,6 +225,15 @@ static PyObject *mod_value(PyObject *self, PyObject *args) {
         if (fn && s) v = sp_value_partial(fn, 1, &s);
         sp_value_release(fn);
         sp_value_release(s);
+    } else if (strcmp(kind, "none") == 0) {
+        /* None held as a Value: how a resolver answers "this name is None"
+         * (a plain None answer means "unknown") */
+        py_value *pv = PyObject_New(py_value, &py_value_type);
+        if (!pv) return NULL;
+        pv->v = sp_value_none();
+        pv->owner = NULL;
+        pv->vc = py_value_vectorcall;
+        return (PyObject *)pv;
     } else {
         PyErr_Format(PyExc_ValueError, "value: unknown kind '%s'", kind);
         return NULL;
@@ -324,7 +333,8 @@ PyMODINIT_FUNC PyInit__C(void) {
     if (PyModule_AddObject(m, "TensorBase", (PyObject *)&py_tensor_base_type) < 0 ||
         PyModule_AddObject(m, "Value", (PyObject *)&py_value_type) < 0 ||
         PyModule_AddObject(m, "Module", (PyObject *)&py_module_type) < 0 ||
-        PyModule_AddIntConstant(m, "DTYPE_COUNT", SP_DTYPE_COUNT) < 0) {
+        PyModule_AddIntConstant(m, "DTYPE_COUNT", SP_DTYPE_COUNT) < 0 || py_dataset_init(m) < 0 ||
+        py_ckpt_add(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

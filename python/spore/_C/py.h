@@ -109,4 +109,14 @@ PyObject *py_deferred(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 /* Calls a Value through the VM. */
 PyObject *py_value_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
 
+/* ---- dataset.c ---- */
+/* Adds the data pipeline's types (DataPipe, DataIter, Transform) and its
+ * data_* functions to the module m; 0, or -1 + exception. */
+int py_dataset_init(PyObject *m);
+
+/* ---- ckpt.c ---- */
+/* Adds the checkpoint functions (ckpt_save, ckpt_load, ckpt_copy_into,
+ * ckpt_copy) to the module m; 0, or -1 + exception. */
+int py_ckpt_add(PyObject *m);
+
 #endif

@@ -41,7 +41,7 @@ class Cell:
             d["_params"][name] = value
         elif isinstance(value, Cell):
             self._check_init()
-            if value.__dict__.get("_auto_prefix", True):
+            if d.get("_auto_prefix", True):  # the parent's flag decides, as in MindSpore
                 for pname, p in value.parameters_and_names():
                     if p.name == pname:
                         p.name = f"{name}.{pname}"
@@ -54,6 +54,8 @@ class Cell:
         _generation[0] += 1
         if "_spore_graphs" in d:
             d["_spore_graphs"].clear()
+            d.get("_spore_lifted", {}).clear()
+            d.pop("_spore_modes", None)
 
     def __delattr__(self, name):
         self._params.pop(name, None)
@@ -62,13 +64,33 @@ class Cell:
         _generation[0] += 1
         self._spore_graphs.clear()
 
+    def __deepcopy__(self, memo):
+        import copy
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            if k in ("_spore_graphs", "_spore_lifted", "_spore_modes"):
+                v = {}
+            else:
+                v = copy.deepcopy(v, memo)
+            object.__setattr__(new, k, v)
+        return new
+
+    def _graph_construct(self, nargs):
+        """A method equal to construct for exactly nargs positional inputs,
+        or None (GRAPH_MODE then compiles construct itself)."""
+        return None
+
     def construct(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define construct()")
 
     def __call__(self, *args, **kwargs):
         if context.get_context("mode") == context.GRAPH_MODE:
             from spore import _jit
-            return _jit.call(lambda: _jit.compile_function(self.construct, self),
+            # a Cell may offer a fixed-arity form of a *args construct
+            fixed = self._graph_construct(len(args)) if not kwargs else None
+            fn = fixed or self.construct
+            return _jit.call(lambda: _jit.compile_function(fn, self),
                              self.__dict__.setdefault("_spore_lifted", {}), args, kwargs)
         return self.construct(*args, **kwargs)
 
@@ -120,11 +142,22 @@ class Cell:
         setattr(self, child_name, child_cell)
 
     def set_train(self, mode=True):
-        """Training mode for this cell and every sub-cell (Dropout, BatchNorm)."""
+        """Training mode for this cell and every sub-cell (Dropout, BatchNorm).
+
+        Compiled graphs embed the flag, so each cell keeps one cache of
+        compiled graphs per mode and switches between them: alternating
+        training and evaluation (Model.fit) compiles each graph once."""
+        mode = bool(mode)
         for _, c in self.cells_and_names():
-            object.__setattr__(c, "training", bool(mode))
-            c._spore_graphs.clear()
-        _generation[0] += 1
+            d = c.__dict__
+            if d.get("training") == mode and "_spore_modes" in d:
+                continue
+            modes = d.setdefault("_spore_modes", {})
+            modes[d.get("training", False)] = (d.get("_spore_graphs", {}), d.get("_spore_lifted", {}))
+            graphs, lifted = modes.get(mode, ({}, {}))
+            object.__setattr__(c, "_spore_graphs", graphs)
+            object.__setattr__(c, "_spore_lifted", lifted)
+            object.__setattr__(c, "training", mode)
         return self
 
     def set_grad(self, requires_grad=True):

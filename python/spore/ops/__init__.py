@@ -3,28 +3,22 @@
 Every function is generated from the ``ops.*`` rows of the runtime's API
 table (src/runtime/api.def): the names, parameter names, defaults and
 semantics are those of the source language, because the call goes to the
-same C function (``_C.api``).  Each function carries ``_sp_value``, the
-Spore value GRAPH_MODE compiles a reference to it into.
+same C function.  Each function carries ``_sp_value``, the Spore value
+GRAPH_MODE compiles a reference to it into.
 """
 from spore import _C
 
 __all__ = []
 
 
-def _function(qname, name):
-    def fn(*args, **kwargs):
-        return _C.api(qname, *args, **kwargs)
-    fn.__name__ = name
-    fn.__qualname__ = name
-    fn.__doc__ = f"ops.{name}: Spore's {qname} (src/runtime/api.def)."
-    fn._sp_value = _C.value("api", qname)
-    return fn
-
-
+# Each function is the C object _C.value("api", qname) (an ApiFunction,
+# python/spore/_C/apifn.c): calling it converts the arguments and calls the
+# API table directly, with no Python frame in between; it has __name__,
+# __doc__ and _sp_value (itself) like a function.
 for _q in _C.api_names():
     if _q.startswith("ops."):
         _n = _q[4:]
-        globals()[_n] = _function(_q, _n)
+        globals()[_n] = _C.value("api", _q)
         __all__.append(_n)
 
 

@@ -1,7 +1,8 @@
 /*
- * optim.c -- CPU kernels of the in-place optimizer updates sgd_update and
- * adam_update (torch.optim.SGD, Adam and AdamW semantics; the formulas are
- * in ops.def).
+ * optim.c -- CPU kernels of the in-place updates: the optimizer updates
+ * sgd_update and adam_update (torch.optim.SGD, Adam and AdamW semantics; the
+ * formulas are in ops.def), and assign, the plain copy an optimizer uses for
+ * its step counter and any other state that is not one of the fused updates.
  *
  * These primitives have no outputs: they overwrite param and the optimizer
  * state (accum, or m and v) in place, so those must be contiguous tensors
@@ -23,6 +24,12 @@
  *
  * Elements are independent, so the loop is split into chunks on the pool
  * and the result does not depend on the thread count.
+ *
+ * assign is cast's converting copy aimed at the variable instead of a new
+ * output.  The one hazard is aliasing: a value that shares the variable's
+ * buffer (a shifted or broadcast view of it) would be overwritten while
+ * still being read, in an order that depends on the threads, so such a
+ * value is copied out first; a value that IS the variable is a no-op.
  */
 #include "backend/cpu/nn_util.h"
 
@@ -187,4 +194,28 @@ sp_status cpu_adam_update(const sp_kernel_args *a) {
               adam_range_f16, adam_range_bf16);
     sp_tensor_release(grad);
     return SP_OK;
+}
+
+/* Nonzero when a and b are the same view of the same memory. */
+static int assign_same_view(const sp_tensor *a, const sp_tensor *b) {
+    if (a->buf != b->buf || a->dtype != b->dtype || a->offset != b->offset || a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i] || (a->shape[i] > 1 && a->strides[i] != b->strides[i]))
+            return 0;
+    return 1;
+}
+
+sp_status cpu_assign(const sp_kernel_args *a) {
+    sp_tensor *var = a->in[0], *val = a->in[1], *copy = NULL, *src = NULL;
+    if (assign_same_view(var, val)) return SP_OK;
+    sp_status st = SP_OK;
+    if (val->buf == var->buf && (st = sp_tensor_cast(val, val->dtype, &copy))) return st;
+    if ((st = sp_tensor_expand(copy ? copy : val, var->ndim, var->shape, &src))) goto done;
+    sp_kernel_args c = {SP_OP_CAST, 1, &src, 1, &var, a->attrs};
+    st = cpu_cast(&c);
+done:
+    sp_tensor_release(src);
+    sp_tensor_release(copy);
+    return st;
 }

@@ -32,10 +32,23 @@
  * per-channel vectors (gamma, beta, stats, running buffers) are read and
  * written through their own stride and dtype.  float16/bfloat16 (layer
  * norm only) compute in float and round once.
+ *
+ * Fast paths.  The layer norm forward of float32/float16/bfloat16 with
+ * gamma and beta of x's dtype runs rows.cuh's single-read kernel (a warp
+ * or a block per row, the row cached in shared memory for the mean, the
+ * squared deviations and the output; sums in float per thread, double
+ * across threads).  The float32 batch norm reduces each channel in two
+ * levels: bn_part sums each of P work items per channel, a fixed slice
+ * of its rows (P from the shape alone; a grid that fills the GPU once
+ * loops over the items) summing d = x - x[0,c,0] and d*d in
+ * double (a shift that keeps the one-pass variance accurate; the backward
+ * sums dy and dy*(x - mean) the same way), and bn_fin adds the P partials
+ * per channel in order; the elementwise pass then reads 16-byte vectors.
+ * float64 keeps the one-block-per-channel kernels.
  */
 #include <string.h>
 
-#include "backend/cuda/nn_util.cuh"
+#include "backend/cuda/rows.cuh"
 
 /* A 1-D side vector on the device: element 0, stride, dtype. */
 typedef struct nm_vec {
@@ -160,6 +173,71 @@ __global__ void ln_bwd_total(const double *part, int64_t nchunks, int64_t D, nm_
     }
 }
 
+/* Layer norm forward over rows of D (rows.cuh), T of 2 or 4 bytes; gamma
+ * and beta contiguous in T. */
+template <typename T, bool WARP>
+__global__ void __launch_bounds__(RW_MAX_THREADS)
+    ln_rows(const T *__restrict__ x, T *__restrict__ y, const T *__restrict__ gam,
+            const T *__restrict__ bet, nm_vec mean, nm_vec rstd, int64_t M, int64_t D, double eps,
+            int vec, int cached) {
+    const int VW = RW_VW(T);
+    __shared__ double shd[32];
+    rw_place p = rw_where<WARP>(cached, D, VW);
+    for (int64_t r = p.row0; r < M; r += p.rstep) {
+        const T *xr = x + r * D;
+        T *yr = y + r * D;
+        float s = 0;
+        rw_pass<T>(p, xr, D, vec, 0.0f, true, [&](int64_t, const float *f) {
+#pragma unroll
+            for (int i = 0; i < VW; i++) s += f[i];
+        });
+        double mu = rw_sum<WARP, double>((double)s, shd) / (double)D;
+        float mf = (float)mu, q = 0;
+        rw_pass<T>(p, xr, D, vec, 0.0f, false, [&](int64_t k0, const float *f) {
+#pragma unroll
+            for (int i = 0; i < VW; i++)
+                if (k0 + i < D) {
+                    float d = f[i] - mf;
+                    q += d * d;
+                }
+        });
+        double rs = 1.0 / sqrt(rw_sum<WARP, double>((double)q, shd) / (double)D + eps);
+        if (p.lane == 0) {
+            nm_st(mean, r, mu);
+            nm_st(rstd, r, rs);
+        }
+        float rt = (float)rs;
+        rw_pass<T>(p, xr, D, vec, 0.0f, false, [&](int64_t k0, const float *f) {
+            float g[VW], b[VW], o[VW];
+            rw_load<T>(gam, k0, D, vec, 0.0f, g);
+            rw_load<T>(bet, k0, D, vec, 0.0f, b);
+#pragma unroll
+            for (int i = 0; i < VW; i++) o[i] = (f[i] - mf) * rt * g[i] + b[i];
+            rw_store<T>(yr, k0, D, vec, o);
+        });
+    }
+}
+
+/* Launches ln_rows when T has a fast path (not float64): 1 if launched. */
+template <typename T>
+static int ln_fast(const T *x, T *y, const T *g, const T *b, nm_vec mv, nm_vec rv, int64_t M,
+                   int64_t D, double eps, cudaStream_t s) {
+    if constexpr (sizeof(T) == 8) {
+        return 0;
+    } else {
+        const int VW = RW_VW(T);
+        rw_conf c = rw_config(M, D, VW, 1);
+        int vec = D % VW == 0 && rw_aligned(x) && rw_aligned(y) && rw_aligned(g) && rw_aligned(b);
+        if (c.warp)
+            ln_rows<T, true><<<c.blocks, c.threads, c.smem, s>>>(x, y, g, b, mv, rv, M, D, eps, vec,
+                                                                 c.cache);
+        else
+            ln_rows<T, false><<<c.blocks, c.threads, c.smem, s>>>(x, y, g, b, mv, rv, M, D, eps,
+                                                                  vec, c.cache);
+        return 1;
+    }
+}
+
 static sp_status ln_axis(const char *op, const sp_kernel_args *a, const sp_tensor *x, int64_t *M,
                          int64_t *D) {
     int64_t axis = sp_attrs_get_int(a->attrs, "axis", -1);
@@ -206,6 +284,10 @@ sp_status cuda_layer_norm(const sp_kernel_args *a) {
         cudaStream_t s = cuda_stream();
         switch (x->dtype) {
             CUDA_NN_FLOAT_CASES(x->dtype, T, {
+                if (g->dtype == x->dtype && b->dtype == x->dtype &&
+                    ln_fast<T>(nm_ptr<T>(x), (T *)a->out[0]->buf->data, nm_ptr<T>(g), nm_ptr<T>(b),
+                               mv, rv, M, D, eps, s))
+                    break;
                 ln_fwd<T><<<nm_grid(M), nm_threads(D), 0, s>>>(nm_ptr<T>(x), (T *)a->out[0]->buf->data,
                                                                gv, bv, mv, rv, M, D, eps);
             })
@@ -330,6 +412,218 @@ __global__ void bn_apply(const T *x, T *y, int64_t n, int64_t C, int64_t S, cons
     }
 }
 
+/* ---- batch norm, float32: two-level channel reductions ---- */
+
+#define BN_THREADS 256
+#define BN_PER_BLOCK 4096 /* about this many elements of a channel per bn_part work item */
+
+/* q = j / d, rem = j % d, in 32 bits when `small` (both below 2^32). */
+__device__ __forceinline__ void bn_divmod(int64_t j, int64_t d, bool small, int64_t *q, int64_t *rem) {
+    if (small) {
+        uint32_t a = (uint32_t)j, b = (uint32_t)d, t = a / b;
+        *q = t, *rem = a - t * b;
+    } else {
+        *q = j / d, *rem = j % d;
+    }
+}
+
+/* The chunk of 4 elements at element e of a row of S (s0 = its index in
+ * the row): one 16-byte load when vec, else element by element, 0 past S. */
+__device__ __forceinline__ float4 bn_ld4(const float *__restrict__ p, int64_t e, int64_t s0, int64_t S,
+                                         bool vec) {
+    if (vec) return __ldg(reinterpret_cast<const float4 *>(p + e));
+    float4 v;
+    v.x = p[e];
+    v.y = s0 + 1 < S ? p[e + 1] : 0.0f;
+    v.z = s0 + 2 < S ? p[e + 2] : 0.0f;
+    v.w = s0 + 3 < S ? p[e + 3] : 0.0f;
+    return v;
+}
+
+__device__ __forceinline__ void bn_st4(float *__restrict__ p, int64_t e, int64_t s0, int64_t S, bool vec,
+                                       float4 v) {
+    if (vec) {
+        *reinterpret_cast<float4 *>(p + e) = v;
+        return;
+    }
+    p[e] = v.x;
+    if (s0 + 1 < S) p[e + 1] = v.y;
+    if (s0 + 2 < S) p[e + 2] = v.z;
+    if (s0 + 3 < S) p[e + 3] = v.w;
+}
+
+/* Work item b = c * P + p sums its slice [p*per, (p+1)*per) of channel
+ * c's chunks (N rows of vpr = ceil(S/4) chunks; chunk j is row j / vpr)
+ * into part[2b], part[2b+1]: with dy NULL (forward) d = x - x[0,c,0] and
+ * d*d, else dy and dy*(x - mean_c).  Blocks take items b = blockIdx.x,
+ * + gridDim.x, ... (the grid fills the GPU once; an item's sums do not
+ * depend on which block runs it).  Fixed order: same bits every run. */
+__global__ void __launch_bounds__(BN_THREADS)
+    bn_part(const float *__restrict__ x, const float *__restrict__ dy, int64_t N, int64_t C,
+            int64_t S, int P, int64_t per, nm_vec smean, int vec, double *part) {
+    __shared__ double sh[32];
+    for (int64_t b = blockIdx.x; b < C * (int64_t)P; b += gridDim.x) {
+        int64_t c = b / P, p = b % P, vpr = (S + 3) / 4, total = N * vpr;
+        int64_t j0 = p * per, j1 = j0 + per < total ? j0 + per : total;
+        bool small = total < 0xffffffffLL;
+        double ref = dy ? nm_ld(smean, c) : (double)x[c * S];
+        double a1 = 0, a2 = 0;
+        for (int64_t j = j0 + threadIdx.x; j < j1; j += 4 * (int64_t)BN_THREADS) {
+            float4 xv[4], gv[4];
+            int64_t s0[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                int64_t jj = j + (int64_t)u * BN_THREADS, n, v;
+                s0[u] = -1;
+                if (jj < j1) {
+                    bn_divmod(jj, vpr, small, &n, &v);
+                    int64_t e = (n * C + c) * S + 4 * v;
+                    s0[u] = 4 * v;
+                    xv[u] = bn_ld4(x, e, s0[u], S, vec);
+                    if (dy) gv[u] = bn_ld4(dy, e, s0[u], S, vec);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                if (s0[u] < 0) continue;
+                float xs[4] = {xv[u].x, xv[u].y, xv[u].z, xv[u].w};
+                float gs[4] = {0, 0, 0, 0};
+                if (dy) gs[0] = gv[u].x, gs[1] = gv[u].y, gs[2] = gv[u].z, gs[3] = gv[u].w;
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    if (s0[u] + i >= S) break;
+                    double d = (double)xs[i] - ref;
+                    if (dy) {
+                        a1 += (double)gs[i];
+                        a2 += (double)gs[i] * d;
+                    } else {
+                        a1 += d;
+                        a2 += d * d;
+                    }
+                }
+            }
+        }
+        a1 = cuda_nn_block_sum(a1, sh);
+        a2 = cuda_nn_block_sum(a2, sh);
+        if (threadIdx.x == 0) {
+            part[2 * b] = a1;
+            part[2 * b + 1] = a2;
+        }
+    }
+}
+
+/* Blocks for bn_part: as many as are resident on the GPU at once (at most
+ * the number of work items). */
+static unsigned bn_part_blocks(int64_t items) {
+    static int per_sm = 0;
+    if (!per_sm) {
+        int nb = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, bn_part, BN_THREADS, 0) != cudaSuccess ||
+            nb < 1)
+            nb = 2;
+        per_sm = nb;
+    }
+    int64_t g = (int64_t)cuda_sm_count() * per_sm;
+    if (g > items) g = items;
+    return (unsigned)(g > 0 ? g : 1);
+}
+
+/* Forward: the channel statistics from the partials, as bn_stats. */
+__global__ void bn_fin_fwd(const float *x, const double *part, int P, int64_t C, int64_t S,
+                           int64_t cnt, nm_vec gam, nm_vec bet, nm_vec rm, nm_vec rv, nm_vec smean,
+                           nm_vec srstd, double momentum, double eps, double *aff) {
+    for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C;
+         c += (int64_t)gridDim.x * blockDim.x) {
+        double a1 = 0, a2 = 0;
+        for (int p = 0; p < P; p++) {
+            a1 += part[2 * (c * P + p)];
+            a2 += part[2 * (c * P + p) + 1];
+        }
+        double dm = a1 / (double)cnt, mu = (double)x[c * S] + dm;
+        double var = a2 / (double)cnt - dm * dm;
+        if (var < 0) var = 0;
+        double rs = 1.0 / sqrt(var + eps), unb = var * (double)cnt / (double)(cnt - 1);
+        nm_st(rm, c, (1 - momentum) * nm_ld(rm, c) + momentum * mu);
+        nm_st(rv, c, (1 - momentum) * nm_ld(rv, c) + momentum * unb);
+        nm_st(smean, c, mu);
+        nm_st(srstd, c, rs);
+        double sc = nm_ld(gam, c) * rs;
+        aff[c] = sc;
+        aff[C + c] = nm_ld(bet, c) - mu * sc;
+    }
+}
+
+/* Backward: dgamma, dbeta and coef from the partials, as bn_bwd_sums. */
+__global__ void bn_fin_bwd(const double *part, int P, int64_t C, int64_t cnt, nm_vec gam,
+                           nm_vec smean, nm_vec srstd, int training, nm_vec dgam, nm_vec dbet,
+                           double *coef) {
+    for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C;
+         c += (int64_t)gridDim.x * blockDim.x) {
+        double s1 = 0, s2 = 0;
+        for (int p = 0; p < P; p++) {
+            s1 += part[2 * (c * P + p)];
+            s2 += part[2 * (c * P + p) + 1];
+        }
+        double rs = nm_ld(srstd, c), dg = s2 * rs;
+        nm_st(dgam, c, dg);
+        nm_st(dbet, c, s1);
+        coef[c] = nm_ld(gam, c) * rs;
+        coef[C + c] = training && cnt > 0 ? s1 / (double)cnt : 0;
+        coef[2 * C + c] = training && cnt > 0 ? dg * rs / (double)cnt : 0;
+        coef[3 * C + c] = nm_ld(smean, c);
+    }
+}
+
+/* The elementwise passes over N*C rows of S, a chunk of 4 per thread:
+ * forward y = x*scale + shift (dy NULL), backward dx as bn_bwd_dx. */
+__global__ void bn_apply4(const float *__restrict__ x, const float *__restrict__ dy,
+                          float *__restrict__ y, int64_t rows, int64_t C, int64_t S, int training,
+                          int vec, const double *__restrict__ cf) {
+    int64_t vpr = (S + 3) / 4, total = rows * vpr;
+    bool small = total < 0xffffffffLL;
+    for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < total;
+         j += (int64_t)gridDim.x * blockDim.x) {
+        int64_t row, v, q, c;
+        bn_divmod(j, vpr, small, &row, &v);
+        bn_divmod(row, C, small, &q, &c);
+        int64_t e = row * S + 4 * v, s0 = 4 * v;
+        float4 xv = bn_ld4(x, e, s0, S, vec), o;
+        float a = (float)cf[c];
+        if (!dy) {
+            float b = (float)cf[C + c];
+            o.x = xv.x * a + b, o.y = xv.y * a + b, o.z = xv.z * a + b, o.w = xv.w * a + b;
+        } else {
+            float4 g = bn_ld4(dy, e, s0, S, vec);
+            if (training) {
+                float mdy = (float)cf[C + c], k = (float)cf[2 * C + c], m = (float)cf[3 * C + c];
+                o.x = a * (g.x - mdy - (xv.x - m) * k);
+                o.y = a * (g.y - mdy - (xv.y - m) * k);
+                o.z = a * (g.z - mdy - (xv.z - m) * k);
+                o.w = a * (g.w - mdy - (xv.w - m) * k);
+            } else {
+                o.x = g.x * a, o.y = g.y * a, o.z = g.z * a, o.w = g.w * a;
+            }
+        }
+        bn_st4(y, e, s0, S, vec, o);
+    }
+}
+
+/* The split of a channel's N*ceil(S/4) chunks into P slices of `per`,
+ * from the shape alone. */
+static void bn_split(int64_t N, int64_t S, int *P, int64_t *per) {
+    int64_t total = N * ((S + 3) / 4), p = (N * S + BN_PER_BLOCK - 1) / BN_PER_BLOCK;
+    if (p < 1) p = 1;
+    if (p > 4096) p = 4096;
+    if (p > total) p = total > 0 ? total : 1;
+    int64_t q = (total + p - 1) / p;
+    if (q < 1) q = 1;
+    *per = q;
+    *P = (int)((total + q - 1) / q > 0 ? (total + q - 1) / q : 1);
+}
+
+/* Whether the float32 fast path takes C channels (C*P work items). */
+static int bn_fast_ok(int64_t C, int P) { return C * (int64_t)P < (1LL << 31) - 1; }
+
 static sp_status bn_dims(const char *op, const sp_tensor *x, int64_t *N, int64_t *C, int64_t *S) {
     char sb[128];
     if (x->ndim < 2)
@@ -347,7 +641,7 @@ static sp_status bn_dims(const char *op, const sp_tensor *x, int64_t *N, int64_t
 
 sp_status cuda_batch_norm(const sp_kernel_args *a) {
     const char *op = "batch_norm";
-    sp_tensor *x = NULL, *aff = NULL, *rm = a->in[3], *rv = a->in[4];
+    sp_tensor *x = NULL, *aff = NULL, *part = NULL, *rm = a->in[3], *rv = a->in[4];
     int64_t N = 0, C = 0, S = 0;
     sp_status st = bn_dims(op, a->in[0], &N, &C, &S);
     if (st) return st;
@@ -393,20 +687,38 @@ sp_status cuda_batch_norm(const sp_kernel_args *a) {
                 bn_apply<double><<<cuda_nn_blocks(n, 256), 256, 0, s>>>(
                     nm_ptr<double>(x), (double *)a->out[0]->buf->data, n, C, S, af);
         } else {
-            if (training)
+            int P = 1;
+            int64_t per = 1;
+            bn_split(N, S, &P, &per);
+            const float *xp = nm_ptr<float>(x);
+            float *yp = (float *)a->out[0]->buf->data;
+            int vec = S % 4 == 0 && rw_aligned(xp) && rw_aligned(yp);
+            if (training && bn_fast_ok(C, P)) {
+                int64_t np = 2 * C * (int64_t)P;
+                if (!(part = cuda_nn_new(a->out[0]->buf->device, SP_F64, 1, &np))) {
+                    st = sp_last_status();
+                    goto done;
+                }
+                double *pp = (double *)part->buf->data;
+                bn_part<<<bn_part_blocks(C * P), BN_THREADS, 0, s>>>(xp, NULL, N, C, S, P, per, smv, vec, pp);
+                bn_fin_fwd<<<cuda_nn_blocks(C, 128), 128, 0, s>>>(xp, pp, P, C, S, count, gv, bv, rmv,
+                                                                  rvv, smv, srv, momentum, eps, af);
+            } else if (training) {
                 bn_stats<float><<<nm_grid(C), nm_threads(count), 0, s>>>(
-                    nm_ptr<float>(x), N, C, S, gv, bv, rmv, rvv, smv, srv, momentum, eps, af);
-            else
+                    xp, N, C, S, gv, bv, rmv, rvv, smv, srv, momentum, eps, af);
+            } else {
                 bn_infer_stats<<<cuda_nn_blocks(C, 128), 128, 0, s>>>(C, gv, bv, rmv, rvv, smv, srv, eps, af);
+            }
             if (n > 0)
-                bn_apply<float><<<cuda_nn_blocks(n, 256), 256, 0, s>>>(
-                    nm_ptr<float>(x), (float *)a->out[0]->buf->data, n, C, S, af);
+                bn_apply4<<<cuda_nn_blocks(N * C * ((S + 3) / 4), 256), 256, 0, s>>>(
+                    xp, NULL, yp, N * C, C, S, training, vec, af);
         }
         st = cuda_nn_launched(op);
     }
 done:
     sp_tensor_release(x);
     sp_tensor_release(aff);
+    sp_tensor_release(part);
     return st;
 }
 
@@ -459,7 +771,7 @@ __global__ void bn_bwd_dx(const T *dy, const T *x, T *dx, int64_t n, int64_t C, 
 
 sp_status cuda_batch_norm_backward(const sp_kernel_args *a) {
     const char *op = "batch_norm_backward";
-    sp_tensor *dy = NULL, *x = NULL, *coef = NULL;
+    sp_tensor *dy = NULL, *x = NULL, *coef = NULL, *part = NULL;
     int64_t N = 0, C = 0, S = 0;
     sp_status st = bn_dims(op, a->in[1], &N, &C, &S);
     if (st) return st;
@@ -494,12 +806,29 @@ sp_status cuda_batch_norm_backward(const sp_kernel_args *a) {
                     nm_ptr<double>(dy), nm_ptr<double>(x), (double *)a->out[0]->buf->data, n, C, S,
                     training, cf);
         } else {
-            bn_bwd_sums<float><<<nm_grid(C), nm_threads(cnt), 0, s>>>(
-                nm_ptr<float>(dy), nm_ptr<float>(x), N, C, S, gv, mv, rv, training, dgv, dbv, cf);
+            int P = 1;
+            int64_t per = 1;
+            bn_split(N, S, &P, &per);
+            const float *xp = nm_ptr<float>(x), *dyp = nm_ptr<float>(dy);
+            float *dxp = (float *)a->out[0]->buf->data;
+            int vec = S % 4 == 0 && rw_aligned(xp) && rw_aligned(dyp) && rw_aligned(dxp);
+            if (bn_fast_ok(C, P) && cnt > 0) {
+                int64_t np = 2 * C * (int64_t)P;
+                if (!(part = cuda_nn_new(a->out[0]->buf->device, SP_F64, 1, &np))) {
+                    st = sp_last_status();
+                    goto done;
+                }
+                double *pp = (double *)part->buf->data;
+                bn_part<<<bn_part_blocks(C * P), BN_THREADS, 0, s>>>(xp, dyp, N, C, S, P, per, mv, vec, pp);
+                bn_fin_bwd<<<cuda_nn_blocks(C, 128), 128, 0, s>>>(pp, P, C, cnt, gv, mv, rv, training,
+                                                                  dgv, dbv, cf);
+            } else {
+                bn_bwd_sums<float><<<nm_grid(C), nm_threads(cnt), 0, s>>>(
+                    dyp, xp, N, C, S, gv, mv, rv, training, dgv, dbv, cf);
+            }
             if (n > 0)
-                bn_bwd_dx<float><<<cuda_nn_blocks(n, 256), 256, 0, s>>>(
-                    nm_ptr<float>(dy), nm_ptr<float>(x), (float *)a->out[0]->buf->data, n, C, S,
-                    training, cf);
+                bn_apply4<<<cuda_nn_blocks(N * C * ((S + 3) / 4), 256), 256, 0, s>>>(
+                    xp, dyp, dxp, N * C, C, S, training, vec, cf);
         }
         st = cuda_nn_launched(op);
     }
@@ -507,5 +836,6 @@ done:
     sp_tensor_release(dy);
     sp_tensor_release(x);
     sp_tensor_release(coef);
+    sp_tensor_release(part);
     return st;
 }

@@ -1,6 +1,7 @@
 /*
- * optim.cu -- the in-place optimizer updates sgd_update and adam_update on
- * the GPU (torch.optim.SGD, Adam and AdamW; formulas in ops.def).
+ * optim.cu -- the in-place updates on the GPU: the optimizer updates
+ * sgd_update and adam_update (torch.optim.SGD, Adam and AdamW; formulas in
+ * ops.def), and assign.
  *
  * The arithmetic is the CPU's (cpu/optim.c) step by step, in the
  * parameter's precision (float for float32/float16/bfloat16, each stored
@@ -20,6 +21,12 @@
  *
  * param and the state (accum, or m and v) must be contiguous (dispatch
  * checks); grad may be a view, read through a contiguous copy.
+ *
+ * assign is cuda_cast's converting copy aimed at the (contiguous) variable,
+ * with the value broadcast to its shape by a stride-0 view.  As on the CPU,
+ * a value sharing the variable's buffer is first copied to scratch (threads
+ * would otherwise read elements other threads already overwrote), and a
+ * value that is the variable itself is a no-op.
  */
 #include <string.h>
 
@@ -207,5 +214,36 @@ sp_status cuda_adam_update(const sp_kernel_args *a) {
         st = cuda_nn_launched(op);
     }
     sp_tensor_release(grad);
+    return st;
+}
+
+/* Nonzero when a and b are the same view of the same memory. */
+static int op_same_view(const sp_tensor *a, const sp_tensor *b) {
+    if (a->buf != b->buf || a->dtype != b->dtype || a->offset != b->offset || a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i] || (a->shape[i] > 1 && a->strides[i] != b->strides[i]))
+            return 0;
+    return 1;
+}
+
+sp_status cuda_assign(const sp_kernel_args *a) {
+    sp_tensor *var = a->in[0], *val = a->in[1], *copy = NULL, *src = NULL;
+    if (op_same_view(var, val)) return SP_OK;
+    sp_status st = SP_OK;
+    if (val->buf == var->buf) {
+        copy = cuda_nn_new(val->buf->device, val->dtype, val->ndim, val->shape);
+        if (!copy) return sp_last_status();
+        sp_kernel_args c = {SP_OP_CAST, 1, &val, 1, &copy, a->attrs};
+        if ((st = cuda_cast(&c))) goto done;
+    }
+    if ((st = sp_tensor_expand(copy ? copy : val, var->ndim, var->shape, &src))) goto done;
+    {
+        sp_kernel_args c = {SP_OP_CAST, 1, &src, 1, &var, a->attrs};
+        st = cuda_cast(&c);
+    }
+done:
+    sp_tensor_release(src);
+    sp_tensor_release(copy);
     return st;
 }

@@ -11,6 +11,14 @@
  * Only reflect padding has its own kernel: each output element maps each of
  * its coordinates back through numpy's reflection, which no single set of
  * strides can express.
+ *
+ * Transpose has one more: when, after collapsing, the source's unit-stride
+ * dim is not the output's last, an element-per-thread copy reads or writes
+ * with a large stride.  tr_tiled instead moves 32x32 tiles through shared
+ * memory (a 33-wide row, so the column reads hit distinct banks): a warp
+ * reads 32 neighbours along the source's unit-stride dim and writes 32
+ * neighbours along the output's, both coalesced; the other dims are a
+ * batch index.  Raw element moves, so the bits are cu_copy's.
  */
 #include <string.h>
 
@@ -72,6 +80,95 @@ sp_status cuda_reshape(const sp_kernel_args *a) {
     return shape_to_contig(y, x);
 }
 
+/* ---- tiled transpose ---- */
+
+#define TR_TILE 32
+#define TR_ROWS 8 /* threads per tile column: a 32x8 block moves a tile in 4 steps */
+
+/* A transpose as tiles: dims `a` (unit stride in the source, stride da in
+ * the output) and `b` (stride sb in the source, unit stride in the output)
+ * of sizes A and B, and nb batch dims with both strides. */
+struct tr_args {
+    long long A, B, sb, da, nbatch;
+    int nb;
+    long long bshape[CU_MAX_DIMS], bsrc[CU_MAX_DIMS], bdst[CU_MAX_DIMS];
+};
+
+template <class E> __global__ void __launch_bounds__(TR_TILE * TR_ROWS)
+    tr_tiled(const E *__restrict__ src, E *__restrict__ dst, tr_args t) {
+    __shared__ E tile[TR_TILE][TR_TILE + 1];
+    long long ta_n = (t.A + TR_TILE - 1) / TR_TILE, tb_n = (t.B + TR_TILE - 1) / TR_TILE;
+    long long ntiles = ta_n * tb_n * t.nbatch;
+    int tx = threadIdx.x, ty = threadIdx.y;
+    for (long long w = blockIdx.x; w < ntiles; w += gridDim.x) {
+        long long tb = w % tb_n, rest = w / tb_n, ta = rest % ta_n, q = rest / ta_n;
+        long long so = 0, dof = 0;
+        for (int k = t.nb - 1; k >= 0; k--) {
+            long long i = q % t.bshape[k];
+            q /= t.bshape[k];
+            so += i * t.bsrc[k];
+            dof += i * t.bdst[k];
+        }
+        long long a0 = ta * TR_TILE, b0 = tb * TR_TILE;
+#pragma unroll
+        for (int k = 0; k < TR_TILE; k += TR_ROWS) {
+            long long a = a0 + tx, b = b0 + ty + k;
+            if (a < t.A && b < t.B) tile[ty + k][tx] = src[so + a + b * t.sb];
+        }
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < TR_TILE; k += TR_ROWS) {
+            long long b = b0 + tx, a = a0 + ty + k;
+            if (a < t.A && b < t.B) dst[dof + a * t.da + b] = tile[tx][ty + k];
+        }
+        __syncthreads();
+    }
+}
+
+/* Copies the block `shape` of src (strides ss) into the contiguous dst
+ * (strides ds) through tiles when that pays: returns 1 when it launched
+ * (the caller checks the launch), 0 to leave the copy to cu_copy. */
+static int shape_transpose_tiled(int nd, const int64_t *shape, int esize, void *dp,
+                                 const int64_t *ds, const void *sp, const int64_t *ss) {
+    cu_layout L[2];
+    const int64_t *st[2] = {ss, ds};
+    long long n = 1;
+    for (int i = 0; i < nd; i++) n *= shape[i];
+    if (n == 0) return 0;
+    cu_collapse(nd, shape, 2, st, L);
+    int m = L[0].nd, ia = -1, ib = m - 1;
+    if (m < 2 || L[1].st[ib] != 1 || L[0].st[ib] == 1) return 0;
+    for (int i = 0; i < ib; i++)
+        if (L[0].st[i] == 1) ia = i;
+    if (ia < 0 || L[0].shape[ia] < 16 || L[0].shape[ib] < 16) return 0;
+    tr_args t;
+    memset(&t, 0, sizeof t);
+    t.A = L[0].shape[ia], t.B = L[0].shape[ib], t.sb = L[0].st[ib], t.da = L[1].st[ia];
+    t.nbatch = 1;
+    for (int i = 0; i < m; i++) {
+        if (i == ia || i == ib) continue;
+        t.bshape[t.nb] = L[0].shape[i], t.bsrc[t.nb] = L[0].st[i], t.bdst[t.nb] = L[1].st[i];
+        t.nbatch *= L[0].shape[i];
+        t.nb++;
+    }
+    long long tiles = (t.A + TR_TILE - 1) / TR_TILE * ((t.B + TR_TILE - 1) / TR_TILE) * t.nbatch;
+    long long cap = (long long)cuda_sm_count() * 32;
+    unsigned g = (unsigned)(tiles < cap ? tiles : cap);
+    dim3 blk(TR_TILE, TR_ROWS);
+    cudaStream_t s = cuda_stream();
+    switch (esize) {
+    case 1: tr_tiled<uint8_t><<<g, blk, 0, s>>>((const uint8_t *)sp, (uint8_t *)dp, t); break;
+    case 2: tr_tiled<uint16_t><<<g, blk, 0, s>>>((const uint16_t *)sp, (uint16_t *)dp, t); break;
+    case 4: tr_tiled<uint32_t><<<g, blk, 0, s>>>((const uint32_t *)sp, (uint32_t *)dp, t); break;
+    case 8:
+        tr_tiled<unsigned long long>
+            <<<g, blk, 0, s>>>((const unsigned long long *)sp, (unsigned long long *)dp, t);
+        break;
+    default: return 0;
+    }
+    return 1;
+}
+
 sp_status cuda_transpose(const sp_kernel_args *a) {
     sp_status st = shape_check_args(a, "transpose", 1, 1);
     if (st) return st;
@@ -93,6 +190,10 @@ sp_status cuda_transpose(const sp_kernel_args *a) {
     for (int i = 0; i < nd; i++) shape[i] = x->shape[perm[i]], ss[i] = x->strides[perm[i]];
     if ((st = shape_check_out("transpose", y, nd, shape))) return st;
     cu_contig_strides(nd, shape, ds);
+    if (x->dtype == y->dtype &&
+        shape_transpose_tiled(nd, shape, (int)sp_dtype_size(x->dtype), sp_tensor_data(y), ds,
+                              sp_tensor_data(x), ss))
+        return cu_launched("transpose");
     return cu_copy(nd, shape, y->dtype, sp_tensor_data(y), ds, x->dtype, sp_tensor_data(x), ss);
 }
 

@@ -28,10 +28,18 @@
  * nothing may synchronize and the bad row's loss is just NaN.  The backward
  * is (softmax - onehot) * dloss_n, dloss/N for "mean"; a bad label's row
  * gets no onehot term.
+ *
+ * Fast rows.  Rows along the last axis of float32/float16/bfloat16 (and
+ * cross-entropy in those dtypes) take rows.cuh's single-read kernels
+ * instead: a warp per row up to 256 16-byte chunks, else a block, the row
+ * kept in shared memory between the max pass, the sum pass and the output
+ * pass.  There the sums run in float per thread (a few chunks each) and in
+ * double across threads; the max, the NaN rule and the formulas are the
+ * ones above.  float64 and inner > 1 keep the kernels above.
  */
 #include <string.h>
 
-#include "backend/cuda/nn_util.cuh"
+#include "backend/cuda/rows.cuh"
 
 /* Threads per row block for rows of K elements: a power of two in
  * [32, 1024], about one element per thread for short rows. */
@@ -105,6 +113,150 @@ __global__ void sm_cols(const T *x, T *y, int64_t outer, int64_t K, int64_t inne
     }
 }
 
+/* ---- fast rows (rows.cuh): last axis, float32/float16/bfloat16 ---- */
+
+typedef enum xe_reduction { XE_MEAN, XE_SUM, XE_NONE } xe_reduction;
+
+enum { SMX_SOFTMAX = 0, SMX_LOG = 1, SMX_XENT_BWD = 2 };
+
+/* What the cross-entropy kernels need beside the logits. */
+typedef struct smx_xe {
+    const void *lab; /* labels [N], contiguous, dtype ldt */
+    int ldt;
+    const void *dloss; /* backward: dloss (dtype gdt), [N] for "none", else a scalar */
+    int gdt, red;      /* red: xe_reduction */
+    double *loss;      /* forward: per-row losses (reductions "mean"/"sum") */
+    void *out;         /* forward, "none": the output, dtype odt */
+    int odt;
+    unsigned long long *flag; /* first bad label position (atomicMin) */
+} smx_xe;
+
+/* The row's max (NaN skipped) and sum of exp(x - max), the row going into
+ * the cache on the way. */
+template <typename T, bool WARP>
+__device__ __forceinline__ void smx_stats(const rw_place &p, const T *__restrict__ xr, int64_t K,
+                                          bool vec, float *m_out, double *s_out) {
+    const int VW = RW_VW(T);
+    __shared__ float shf[32];
+    __shared__ double shd[32];
+    float mx = -INFINITY;
+    rw_pass<T>(p, xr, K, vec, -INFINITY, true, [&](int64_t, const float *f) {
+#pragma unroll
+        for (int i = 0; i < VW; i++) mx = fmaxf(mx, f[i]);
+    });
+    float m = rw_max<WARP>(mx, shf);
+    float s = 0;
+    rw_pass<T>(p, xr, K, vec, -INFINITY, false, [&](int64_t, const float *f) {
+#pragma unroll
+        for (int i = 0; i < VW; i++) s += expf(f[i] - m);
+    });
+    *m_out = m;
+    *s_out = rw_sum<WARP, double>((double)s, shd);
+}
+
+/* softmax / log_softmax / the cross-entropy backward of `rows` rows of K. */
+template <typename T, bool WARP>
+__global__ void __launch_bounds__(RW_MAX_THREADS)
+    smx_rows(const T *__restrict__ x, T *__restrict__ y, int64_t rows, int64_t K, int mode, int vec,
+             int cached, smx_xe xe) {
+    const int VW = RW_VW(T);
+    rw_place p = rw_where<WARP>(cached, K, VW);
+    for (int64_t r = p.row0; r < rows; r += p.rstep) {
+        const T *xr = x + r * K;
+        T *yr = y + r * K;
+        float m;
+        double s;
+        smx_stats<T, WARP>(p, xr, K, vec != 0, &m, &s);
+        if (mode == SMX_LOG) {
+            float ls = (float)log(s);
+            rw_pass<T>(p, xr, K, vec, -INFINITY, false, [&](int64_t k0, const float *f) {
+                float o[VW];
+#pragma unroll
+                for (int i = 0; i < VW; i++) o[i] = (f[i] - m) - ls;
+                rw_store<T>(yr, k0, K, vec, o);
+            });
+        } else if (mode == SMX_SOFTMAX) {
+            float inv = (float)(1.0 / s);
+            rw_pass<T>(p, xr, K, vec, -INFINITY, false, [&](int64_t k0, const float *f) {
+                float o[VW];
+#pragma unroll
+                for (int i = 0; i < VW; i++) o[i] = expf(f[i] - m) * inv;
+                rw_store<T>(yr, k0, K, vec, o);
+            });
+        } else {
+            int64_t l = cuda_nn_ldi(xe.lab, xe.ldt, r);
+            if ((l < 0 || l >= K) && p.lane == 0) atomicMin(xe.flag, (unsigned long long)r);
+            double g = xe.red == XE_NONE ? cuda_nn_ld(xe.dloss, xe.gdt, r) : cuda_nn_ld(xe.dloss, xe.gdt, 0);
+            if (xe.red == XE_MEAN) g /= (double)rows;
+            float inv = (float)(1.0 / s), ga = (float)g;
+            rw_pass<T>(p, xr, K, vec, -INFINITY, false, [&](int64_t k0, const float *f) {
+                float o[VW];
+#pragma unroll
+                for (int i = 0; i < VW; i++) {
+                    float q = expf(f[i] - m) * inv;
+                    if (k0 + i == l) q -= 1.0f;
+                    o[i] = q * ga;
+                }
+                rw_store<T>(yr, k0, K, vec, o);
+            });
+        }
+    }
+}
+
+/* Per-row cross-entropy losses of N rows of C logits: into xe.out (dtype
+ * xe.odt) for reduction "none", else into xe.loss. */
+template <typename T, bool WARP>
+__global__ void __launch_bounds__(RW_MAX_THREADS)
+    smx_xent(const T *__restrict__ x, int64_t N, int64_t C, int vec, int cached, smx_xe xe) {
+    rw_place p = rw_where<WARP>(cached, C, RW_VW(T));
+    for (int64_t r = p.row0; r < N; r += p.rstep) {
+        const T *xr = x + r * C;
+        float m;
+        double s;
+        smx_stats<T, WARP>(p, xr, C, vec != 0, &m, &s);
+        if (p.lane == 0) {
+            int64_t l = cuda_nn_ldi(xe.lab, xe.ldt, r);
+            double v;
+            if (l < 0 || l >= C) {
+                atomicMin(xe.flag, (unsigned long long)r);
+                v = (double)NAN;
+            } else {
+                v = ((double)m - (double)cuda_nn_f(xr[l])) + log(s);
+            }
+            if (xe.red == XE_NONE)
+                cuda_nn_st(xe.out, xe.odt, r, v);
+            else
+                xe.loss[r] = v;
+        }
+    }
+}
+
+/* Launches the fast row kernel for `rows` rows of K (y NULL: the
+ * cross-entropy forward).  Returns 0 when T has no fast path (float64),
+ * 1 when launched (check the launch with cuda_nn_launched). */
+template <typename T>
+static int smx_launch(const T *x, T *y, int64_t rows, int64_t K, int mode, const smx_xe &xe,
+                      cudaStream_t s) {
+    if constexpr (sizeof(T) == 8) {
+        return 0;
+    } else {
+        const int VW = RW_VW(T);
+        rw_conf c = rw_config(rows, K, VW, 1);
+        int vec = K % VW == 0 && rw_aligned(x) && (!y || rw_aligned(y));
+        if (!y) {
+            if (c.warp)
+                smx_xent<T, true><<<c.blocks, c.threads, c.smem, s>>>(x, rows, K, vec, c.cache, xe);
+            else
+                smx_xent<T, false><<<c.blocks, c.threads, c.smem, s>>>(x, rows, K, vec, c.cache, xe);
+        } else if (c.warp) {
+            smx_rows<T, true><<<c.blocks, c.threads, c.smem, s>>>(x, y, rows, K, mode, vec, c.cache, xe);
+        } else {
+            smx_rows<T, false><<<c.blocks, c.threads, c.smem, s>>>(x, y, rows, K, mode, vec, c.cache, xe);
+        }
+        return 1;
+    }
+}
+
 static unsigned sm_row_blocks(int64_t rows) {
     return (unsigned)(rows < (1 << 30) ? (rows > 0 ? rows : 1) : (1 << 30));
 }
@@ -135,6 +287,10 @@ static sp_status sm_run(const sp_kernel_args *a, int want_log) {
         CUDA_NN_FLOAT_CASES(x->dtype, T, {
             const T *xp = (const T *)xc->buf->data + xc->offset;
             T *yp = (T *)y->buf->data;
+            smx_xe none;
+            memset(&none, 0, sizeof none);
+            if (inner == 1 && smx_launch<T>(xp, yp, outer, K, want_log ? SMX_LOG : SMX_SOFTMAX, none, s))
+                break;
             if (inner == 1)
                 sm_rows<T><<<sm_row_blocks(outer), sm_threads(K), 0, s>>>(xp, yp, outer, K, want_log);
             else
@@ -152,8 +308,6 @@ sp_status cuda_softmax(const sp_kernel_args *a) { return sm_run(a, 0); }
 sp_status cuda_log_softmax(const sp_kernel_args *a) { return sm_run(a, 1); }
 
 /* ---- sparse softmax cross-entropy ---- */
-
-typedef enum xe_reduction { XE_MEAN, XE_SUM, XE_NONE } xe_reduction;
 
 static sp_status xe_reduction_of(const char *op, const sp_attrs *attrs, xe_reduction *out) {
     const char *r = sp_attrs_get_str(attrs, "reduction", "mean");
@@ -288,6 +442,14 @@ sp_status cuda_sparse_softmax_cross_entropy(const sp_kernel_args *a) {
         const void *lab = (const char *)labels->buf->data + labels->offset * (int64_t)sp_dtype_size(labels->dtype);
         switch (logits->dtype) {
             CUDA_NN_FLOAT_CASES(logits->dtype, T, {
+                smx_xe xe;
+                memset(&xe, 0, sizeof xe);
+                xe.lab = lab, xe.ldt = labels->dtype, xe.red = (int)red;
+                xe.loss = loss ? (double *)loss->buf->data : NULL;
+                xe.out = out->buf->data, xe.odt = out->dtype;
+                xe.flag = (unsigned long long *)flag->buf->data;
+                const T *xp = (const T *)logits->buf->data + logits->offset;
+                if (smx_launch<T>(xp, NULL, N, C, 0, xe, s)) break;
                 xe_fwd_rows<T><<<sm_row_blocks(N), sm_threads(C), 0, s>>>(
                     (const T *)logits->buf->data + logits->offset, lab, labels->dtype, N, C,
                     loss ? (double *)loss->buf->data : NULL, out->buf->data, out->dtype,
@@ -347,6 +509,12 @@ sp_status cuda_sparse_softmax_cross_entropy_backward(const sp_kernel_args *a) {
         const void *g = (const char *)dl->buf->data + dl->offset * (int64_t)sp_dtype_size(dl->dtype);
         switch (logits->dtype) {
             CUDA_NN_FLOAT_CASES(logits->dtype, T, {
+                smx_xe xe;
+                memset(&xe, 0, sizeof xe);
+                xe.lab = lab, xe.ldt = labels->dtype, xe.dloss = g, xe.gdt = dl->dtype;
+                xe.red = (int)red, xe.flag = (unsigned long long *)flag->buf->data;
+                const T *xp = (const T *)logits->buf->data + logits->offset;
+                if (smx_launch<T>(xp, (T *)a->out[0]->buf->data, N, C, SMX_XENT_BWD, xe, s)) break;
                 xe_bwd_rows<T><<<sm_row_blocks(N), sm_threads(C), 0, s>>>(
                     (const T *)logits->buf->data + logits->offset, lab, labels->dtype, N, C, g,
                     dl->dtype, (int)red, (T *)a->out[0]->buf->data,
