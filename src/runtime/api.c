@@ -1,17 +1,13 @@
 /*
- * api.c -- the functional API of api.def: binding a call's arguments to
- * MindSpore's parameters and turning them into a primitive's inputs and
- * attributes; the module attributes of spore, spore.ops and math; the
- * Tensor methods.
+ * api.c -- the functional API of api.def: the table of its rows, the
+ * impl functions of the rows a table cannot say, the module attributes of
+ * spore, spore.ops and math, and the Tensor methods.
  *
  * A function is the value partial(builtin.api, "ops.sum") (see rt.h), so a
- * call arrives here as builtin.api("ops.sum", args...).  The row's
- * parameter string is parsed at each call into a small array on the stack
- * -- a few hundred nanoseconds beside a kernel launch, and no shared state
- * to initialize or lock.  Binding follows Python: positionals fill the
- * parameters in order up to the keyword-only marker, keywords match a
- * parameter by any of its names, a missing parameter takes its default or
- * is an error naming it, an unknown or repeated keyword is an error.
+ * call arrives as builtin.api("ops.sum", args...): rt_api_call in
+ * api_bind.c finds the row, binds the arguments to MindSpore's parameters
+ * by Python's rules (the parameter strings parsed once) and calls the
+ * row's impl function here, or the generic path.
  *
  * GENERIC rows need nothing else: tensor parameters become the
  * primitive's inputs in order, the rest attributes under their attribute
@@ -68,43 +64,7 @@ static sp_tensor *view_noted(sp_tensor *t, sp_tensor *v) {
     return st ? NULL : out;
 }
 
-#define API_MAX_PARAMS 12
-#define API_MAX_NAMES 4
-#define API_NAME_LEN 32
-
-enum { MOD_SPORE = SP_MOD_SPORE, MOD_OPS = SP_MOD_OPS, MOD_MATH = SP_MOD_MATH, MOD_TENSOR = RT_MOD_TENSOR };
-#define SP_OP_NONE (-1)
-
-struct api_call;
-typedef sp_value *(*api_impl)(struct api_call *c);
-
-typedef struct api_row {
-    int module;
-    const char *name;
-    int prim;
-    const char *params;
-    api_impl impl; /* NULL: GENERIC */
-} api_row;
-
-typedef struct api_param {
-    char names[API_MAX_NAMES][API_NAME_LEN];
-    int n_names;
-    char kind[8];
-    char attr[API_NAME_LEN]; /* "" = names[0]; "-" = ignored */
-    const char *dflt;        /* text of the default, NULL = required */
-    int dflt_len;
-    int kwonly, varargs;
-} api_param;
-
-typedef struct api_call {
-    const api_row *row;
-    char qname[64];                  /* "ops.sum" for messages */
-    int n;                           /* parameters */
-    api_param p[API_MAX_PARAMS];
-    const sp_value *v[API_MAX_PARAMS]; /* bound values (borrowed or in owned[]) */
-    sp_value *owned[API_MAX_PARAMS + 1];
-    int n_owned;
-} api_call;
+#include "runtime/api_internal.h"
 
 /* ---- the impl functions (defined below) ---- */
 static sp_value *api_tensor(api_call *c);
@@ -149,7 +109,7 @@ static sp_value *api_grad_operation(api_call *c);
 static sp_value *api_grad_operation_new(api_call *c);
 
 #define API_PRIM(P) SP_OP_##P
-static const api_row api_rows[] = {
+const api_row api_rows[] = {
 #define SP_API(MOD, name, PRIM, params, impl) {MOD_##MOD, #name, API_PRIM(PRIM), params, API_IMPL_##impl},
 #define API_IMPL_GENERIC NULL
 #define API_IMPL_tensor api_tensor
@@ -195,354 +155,11 @@ static const api_row api_rows[] = {
 #include "runtime/api.def"
 #undef SP_API
 };
-#define API_N_ROWS ((int)(sizeof api_rows / sizeof api_rows[0]))
-
-static const char *module_prefix(int module) {
-    switch (module) {
-    case MOD_SPORE: return "spore";
-    case MOD_OPS: return "ops";
-    case MOD_MATH: return "math";
-    case MOD_TENSOR: return "Tensor";
-    default: return "?";
-    }
-}
-
-static const api_row *find_row(int module, const char *name) {
-    for (int i = 0; i < API_N_ROWS; i++)
-        if (api_rows[i].module == module && !strcmp(api_rows[i].name, name)) return &api_rows[i];
-    return NULL;
-}
-
-/* ---- parameter strings ------------------------------------------------------- */
-
-static int parse_params(api_call *c) {
-    const char *s = c->row->params;
-    int kwonly = 0;
-    c->n = 0;
-    while (*s) {
-        while (*s == ' ' || *s == ',') s++;
-        if (!*s) break;
-        const char *e = s;
-        int quote = 0;
-        while (*e && (quote || *e != ',')) {
-            if (*e == '\'') quote = !quote;
-            e++;
-        }
-        if (e - s == 1 && *s == '*') {
-            kwonly = 1;
-            s = e;
-            continue;
-        }
-        if (c->n == API_MAX_PARAMS) goto bad;
-        api_param *p = &c->p[c->n++];
-        memset(p, 0, sizeof *p);
-        p->kwonly = kwonly;
-        if (*s == '*') {
-            p->varargs = 1;
-            kwonly = 1;
-            s++;
-        }
-        /* names */
-        for (;;) {
-            const char *q = s;
-            while (q < e && *q != '|' && *q != ':') q++;
-            if (p->n_names == API_MAX_NAMES || q - s >= API_NAME_LEN || q == s) goto bad;
-            memcpy(p->names[p->n_names], s, (size_t)(q - s));
-            p->names[p->n_names++][q - s] = '\0';
-            s = q;
-            if (*s == '|') {
-                s++;
-                continue;
-            }
-            break;
-        }
-        if (*s != ':') goto bad;
-        s++;
-        const char *q = s;
-        while (q < e && *q != '>' && *q != '=') q++;
-        if (q - s >= (int)sizeof p->kind) goto bad;
-        memcpy(p->kind, s, (size_t)(q - s));
-        s = q;
-        if (*s == '>') {
-            s++;
-            q = s;
-            while (q < e && *q != '=') q++;
-            if (q - s >= API_NAME_LEN) goto bad;
-            memcpy(p->attr, s, (size_t)(q - s));
-            s = q;
-        }
-        if (*s == '=') {
-            p->dflt = s + 1;
-            p->dflt_len = (int)(e - s - 1);
-        }
-        s = e;
-    }
-    return 0;
-bad:
-    sp_error(SP_ERR_INTERNAL, "api.def: bad parameter list for %s: \"%s\"", c->qname, c->row->params);
-    return -1;
-}
-
-static sp_value *parse_default(const char *s, int n) {
-    char buf[64];
-    if (n >= (int)sizeof buf) n = (int)sizeof buf - 1;
-    memcpy(buf, s, (size_t)n);
-    buf[n] = '\0';
-    if (!strcmp(buf, "None")) return sp_value_none();
-    if (!strcmp(buf, "True")) return sp_value_bool(1);
-    if (!strcmp(buf, "False")) return sp_value_bool(0);
-    if (buf[0] == '\'') return sp_value_str(buf + 1, n >= 2 ? (size_t)n - 2 : 0);
-    if (strpbrk(buf, ".eE")) return sp_value_float(strtod(buf, NULL));
-    return sp_value_int(strtoll(buf, NULL, 10));
-}
-
-static int param_named(const api_param *p, const char *name) {
-    for (int k = 0; k < p->n_names; k++)
-        if (!strcmp(p->names[k], name)) return 1;
-    return 0;
-}
-
-static int own(api_call *c, sp_value *v) {
-    if (!v) return -1;
-    c->owned[c->n_owned++] = v;
-    return 0;
-}
-
-/* Binds args to c's parameters (see the essay). */
-static int bind(api_call *c, int n, sp_value *const *args) {
-    int npos = 0, pi = 0;
-    for (int i = 0; i < n; i++)
-        if (args[i]->kind != SP_V_KEYWORD) npos++;
-    int va = -1;
-    for (int i = 0; i < c->n; i++)
-        if (c->p[i].varargs) va = i;
-    sp_value **extra = NULL;
-    int ne = 0;
-    if (va >= 0) {
-        extra = malloc(sizeof *extra * (size_t)(npos ? npos : 1));
-        if (!extra) {
-            sp_error(SP_ERR_NOMEM, "%s(): out of memory", c->qname);
-            return -1;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        const sp_value *a = args[i];
-        if (a->kind == SP_V_KEYWORD) {
-            int k;
-            for (k = 0; k < c->n; k++)
-                if (!c->p[k].varargs && param_named(&c->p[k], a->u.kw.name)) break;
-            if (k == c->n) {
-                sp_error(SP_ERR_TYPE, "%s() got an unexpected keyword argument '%s'", c->qname, a->u.kw.name);
-                free(extra);
-                return -1;
-            }
-            if (c->v[k]) {
-                sp_error(SP_ERR_TYPE, "%s() got multiple values for argument '%s'", c->qname, c->p[k].names[0]);
-                free(extra);
-                return -1;
-            }
-            c->v[k] = a->u.kw.value;
-            continue;
-        }
-        while (pi < c->n && !c->p[pi].varargs && !c->p[pi].kwonly && c->v[pi]) pi++;
-        if (pi < c->n && !c->p[pi].varargs && !c->p[pi].kwonly) {
-            c->v[pi++] = a;
-        } else if (va >= 0) {
-            extra[ne++] = (sp_value *)a;
-        } else {
-            int max = 0;
-            for (int k = 0; k < c->n; k++) max += !c->p[k].kwonly && !c->p[k].varargs;
-            sp_error(SP_ERR_TYPE, "%s() takes %d positional argument%s but %d %s given", c->qname, max,
-                     max == 1 ? "" : "s", npos, npos == 1 ? "was" : "were");
-            free(extra);
-            return -1;
-        }
-    }
-    if (va >= 0) {
-        int bad = own(c, sp_value_tuple(ne, extra));
-        free(extra);
-        if (bad) return -1;
-        c->v[va] = c->owned[c->n_owned - 1];
-    }
-    for (int k = 0; k < c->n; k++) {
-        if (c->v[k]) continue;
-        if (!c->p[k].dflt) {
-            sp_error(SP_ERR_TYPE, "%s() missing required argument '%s'", c->qname, c->p[k].names[0]);
-            return -1;
-        }
-        if (own(c, parse_default(c->p[k].dflt, c->p[k].dflt_len))) return -1;
-        c->v[k] = c->owned[c->n_owned - 1];
-    }
-    return 0;
-}
-
-/* The bound value of parameter `name` (its first name); NULL if no such
- * parameter (an api.def bug). */
-static const sp_value *arg(const api_call *c, const char *name) {
-    for (int k = 0; k < c->n; k++)
-        if (!strcmp(c->p[k].names[0], name)) return c->v[k];
-    return NULL;
-}
-
-static int is_none(const sp_value *v) { return !v || v->kind == SP_V_NONE; }
-static int is_seq(const sp_value *v) { return v->kind == SP_V_TUPLE || v->kind == SP_V_LIST; }
-
-/* ---- generic: parameters to inputs and attributes -------------------------------- */
-
-static int is_tensor_kind(const api_param *p) { return p->kind[0] == 'T'; }
-
-/* The dtype Python scalars take among c's tensor arguments (see api.def). */
-static int weak_dtype(const api_call *c) {
-    for (int k = 0; k < c->n; k++) {
-        if (!is_tensor_kind(&c->p[k])) continue;
-        const sp_value *v = c->v[k];
-        if (v->kind == SP_V_TENSOR && v->u.tensor->dtype != SP_BOOL) return v->u.tensor->dtype;
-        if (is_seq(v) && c->p[k].kind[1] == 's')
-            for (int i = 0; i < v->u.seq.n; i++)
-                if (v->u.seq.items[i]->kind == SP_V_TENSOR && v->u.seq.items[i]->u.tensor->dtype != SP_BOOL)
-                    return v->u.seq.items[i]->u.tensor->dtype;
-    }
-    return -1;
-}
-
-static int attr_from(api_call *c, const api_param *p, const sp_value *v, sp_attrs *a) {
-    if (is_none(v) || !strcmp(p->attr, "-")) return 0;
-    const char *name = p->attr[0] ? p->attr : p->names[0];
-    const char *k = p->kind;
-    sp_status st = SP_OK;
-    char what[112];
-    snprintf(what, sizeof what, "%s() argument '%s'", c->qname, p->names[0]);
-    if (!strcmp(k, "i")) {
-        int64_t x;
-        if (rt_int_of(v, &x, what)) return -1;
-        st = sp_attrs_set_int(a, name, x);
-    } else if (!strcmp(k, "f")) {
-        double x;
-        if (rt_float_of(v, &x, what)) return -1;
-        st = sp_attrs_set_float(a, name, x);
-    } else if (!strcmp(k, "b")) {
-        int t = sp_value_truth(v);
-        if (t < 0) return -1;
-        st = sp_attrs_set_int(a, name, t);
-    } else if (!strcmp(k, "s")) {
-        if (v->kind != SP_V_STR) {
-            sp_error(SP_ERR_TYPE, "%s must be a str, not %s", what, sp_value_kind_name(v));
-            return -1;
-        }
-        st = sp_attrs_set_str(a, name, v->u.str.s);
-    } else if (!strcmp(k, "dt")) {
-        sp_dtype d;
-        if (v->kind == SP_V_DTYPE) d = v->u.dtype;
-        else if (v->kind == SP_V_STR) {
-            if (sp_dtype_parse(v->u.str.s, &d) != SP_OK) return -1;
-        } else {
-            sp_error(SP_ERR_TYPE, "%s must be a dtype such as spore.float32, not %s", what, sp_value_kind_name(v));
-            return -1;
-        }
-        st = sp_attrs_set_dtype(a, name, d);
-    } else if (!strcmp(k, "ints") || !strcmp(k, "ints2")) {
-        int64_t x[SP_MAX_ATTR_INTS];
-        int n;
-        if (rt_ints_of(v, x, &n, what)) return -1;
-        if (k[4] == '2' && n == 1) x[n++] = x[0];
-        st = sp_attrs_set_ints(a, name, n, x);
-    } else {
-        return 0; /* v: for the impl function */
-    }
-    return st == SP_OK ? 0 : -1;
-}
-
-/* Fills the inputs (new references, *n_in of them) and attributes. */
-static int gather_args(api_call *c, sp_tensor **in, int *n_in, sp_attrs *attrs) {
-    int weak = weak_dtype(c);
-    *n_in = 0;
-    sp_attrs_init(attrs);
-    for (int k = 0; k < c->n; k++) {
-        const api_param *p = &c->p[k];
-        const sp_value *v = c->v[k];
-        if (!is_tensor_kind(p)) {
-            if (attr_from(c, p, v, attrs)) goto fail;
-            continue;
-        }
-        if (p->kind[1] == '?' && is_none(v)) continue;
-        char what[112];
-        snprintf(what, sizeof what, "%s() argument '%s'", c->qname, p->names[0]);
-        if (p->kind[1] == 's') {
-            if (!is_seq(v)) {
-                sp_error(SP_ERR_TYPE, "%s must be a tuple or list of tensors, not %s", what, sp_value_kind_name(v));
-                goto fail;
-            }
-            for (int i = 0; i < v->u.seq.n; i++) {
-                if (*n_in == SP_MAX_INPUTS) {
-                    sp_error(SP_ERR_ARG, "%s: more than %d tensors", what, SP_MAX_INPUTS);
-                    goto fail;
-                }
-                if (!(in[*n_in] = rt_as_tensor(v->u.seq.items[i], weak, what))) goto fail;
-                (*n_in)++;
-            }
-            continue;
-        }
-        if (*n_in == SP_MAX_INPUTS) goto fail;
-        if (!(in[*n_in] = rt_as_tensor(v, weak, what))) goto fail;
-        (*n_in)++;
-    }
-    return 0;
-fail:
-    for (int i = 0; i < *n_in; i++) sp_tensor_release(in[i]);
-    *n_in = 0;
-    return -1;
-}
-
-static sp_value *run_generic(api_call *c, int prim) {
-    sp_tensor *in[SP_MAX_INPUTS];
-    int n_in;
-    sp_attrs attrs;
-    if (gather_args(c, in, &n_in, &attrs)) return NULL;
-    sp_value *r = rt_op(prim, n_in, in, &attrs);
-    for (int i = 0; i < n_in; i++) sp_tensor_release(in[i]);
-    return r;
-}
-
-/* ---- entry points ---------------------------------------------------------------- */
-
-sp_value *rt_api_call(int n, sp_value *const *args) {
-    if (n < 1 || args[0]->kind != SP_V_STR) {
-        sp_error(SP_ERR_TYPE, "api(): the first argument must be the function's name");
-        return NULL;
-    }
-    const char *q = args[0]->u.str.s, *dot = strchr(q, '.');
-    int module = -1;
-    if (dot) {
-        size_t k = (size_t)(dot - q);
-        for (int m = 0; m < 4 && module < 0; m++) {
-            int id = m == 0 ? MOD_SPORE : m == 1 ? MOD_OPS : m == 2 ? MOD_MATH : MOD_TENSOR;
-            const char *pre = module_prefix(id);
-            if (strlen(pre) == k && !strncmp(pre, q, k)) module = id;
-        }
-    }
-    const api_row *row = module >= 0 ? find_row(module, dot + 1) : NULL;
-    if (!row) {
-        sp_error(SP_ERR_ARG, "no API function '%s'", q);
-        return NULL;
-    }
-    api_call *c = calloc(1, sizeof *c);
-    if (!c) {
-        sp_error(SP_ERR_NOMEM, "%s(): out of memory", q);
-        return NULL;
-    }
-    c->row = row;
-    snprintf(c->qname, sizeof c->qname, "%s", q);
-    sp_value *r = NULL;
-    if (!parse_params(c) && !bind(c, n - 1, args + 1)) r = row->impl ? row->impl(c) : run_generic(c, row->prim);
-    for (int i = 0; i < c->n_owned; i++) sp_value_release(c->owned[i]);
-    free(c);
-    return r;
-}
 
 /* partial(builtin.api, "<qualified>"[, self]) */
 static sp_value *api_value(int module, const char *name, const sp_value *self) {
     char q[96];
-    snprintf(q, sizeof q, "%s.%s", module_prefix(module), name);
+    snprintf(q, sizeof q, "%s.%s", api_module_prefix(module), name);
     sp_value *fn = sp_value_builtin(RT_B_API), *s = sp_value_str(q, strlen(q)), *r = NULL;
     if (fn && s) {
         sp_value *a[2] = {s, (sp_value *)self};
@@ -560,7 +177,7 @@ int rt_is_tensor_type(const sp_value *v) {
 }
 
 sp_value *rt_tensor_method(const sp_value *x, const char *name) {
-    return find_row(MOD_TENSOR, name) ? api_value(MOD_TENSOR, name, x) : NULL;
+    return api_find_row(MOD_TENSOR, name) ? api_value(MOD_TENSOR, name, x) : NULL;
 }
 
 static int dtype_named(const char *name, sp_dtype *d) {
@@ -589,14 +206,14 @@ sp_value *rt_module_attr(int module, const char *name) {
         if (!strcmp(name, "ops")) return sp_value_module(SP_MOD_OPS);
         if (!strcmp(name, "nn")) return sp_value_module(SP_MOD_NN);
         if (!strcmp(name, "prim")) return sp_value_module(SP_MOD_PRIM);
-        if (find_row(MOD_SPORE, name)) return api_value(MOD_SPORE, name, NULL);
-        if (find_row(MOD_OPS, name)) {
+        if (api_find_row(MOD_SPORE, name)) return api_value(MOD_SPORE, name, NULL);
+        if (api_find_row(MOD_OPS, name)) {
             sp_error(SP_ERR_TYPE, "module 'spore' has no attribute '%s' (did you mean spore.ops.%s?)", name, name);
             return NULL;
         }
         break;
     case SP_MOD_OPS:
-        if (find_row(MOD_OPS, name)) return api_value(MOD_OPS, name, NULL);
+        if (api_find_row(MOD_OPS, name)) return api_value(MOD_OPS, name, NULL);
         for (int op = 0; op < sp_op_count(); op++)
             if (!strcmp(sp_op_name(op), name)) return sp_value_prim(op);
         break;
@@ -606,7 +223,7 @@ sp_value *rt_module_attr(int module, const char *name) {
         if (!strcmp(name, "tau")) return sp_value_float(6.283185307179586);
         if (!strcmp(name, "inf")) return sp_value_float(INFINITY);
         if (!strcmp(name, "nan")) return sp_value_float(NAN);
-        if (find_row(MOD_MATH, name)) return api_value(MOD_MATH, name, NULL);
+        if (api_find_row(MOD_MATH, name)) return api_value(MOD_MATH, name, NULL);
         break;
     case SP_MOD_PRIM:
         for (int op = 0; op < sp_op_count(); op++)
@@ -626,15 +243,19 @@ sp_value *rt_module_attr(int module, const char *name) {
 /* ---- impl helpers ------------------------------------------------------------------- */
 
 static sp_tensor *targ(api_call *c, const char *name) {
-    const sp_value *v = arg(c, name);
+    const sp_value *v = api_arg(c, name);
+    if (!v) return NULL;
+    if (v->kind == SP_V_TENSOR) {
+        sp_tensor_retain(v->u.tensor);
+        return v->u.tensor;
+    }
     char what[112];
-    snprintf(what, sizeof what, "%s() argument '%s'", c->qname, name);
-    return v ? rt_as_tensor(v, weak_dtype(c), what) : NULL;
+    return rt_as_tensor(v, api_weak_dtype(c), api_what(c, name, what, sizeof what));
 }
 
 static int dtype_arg(api_call *c, const char *name, int dflt) {
-    const sp_value *v = arg(c, name);
-    if (is_none(v)) return dflt;
+    const sp_value *v = api_arg(c, name);
+    if (api_is_none(v)) return dflt;
     if (v->kind == SP_V_DTYPE) return v->u.dtype;
     sp_error(SP_ERR_TYPE, "%s() argument '%s' must be a dtype such as spore.float32, not %s", c->qname, name,
              sp_value_kind_name(v));
@@ -664,7 +285,7 @@ static sp_value *tuple_ints(int n, const int64_t *x) {
 /* Shape from *args: (2, 3), ((2, 3),) or ([2, 3],). */
 static int shape_from_varargs(api_call *c, const sp_value *va, int64_t *shape, int *n) {
     const sp_value *s = va;
-    if (va->u.seq.n == 1 && (is_seq(va->u.seq.items[0]))) s = va->u.seq.items[0];
+    if (va->u.seq.n == 1 && (api_is_seq(va->u.seq.items[0]))) s = va->u.seq.items[0];
     char what[96];
     snprintf(what, sizeof what, "%s() shape", c->qname);
     return rt_ints_of(s, shape, n, what);
@@ -673,10 +294,10 @@ static int shape_from_varargs(api_call *c, const sp_value *va, int64_t *shape, i
 /* ---- impl functions --------------------------------------------------------------------- */
 
 static sp_value *api_tensor(api_call *c) {
-    const sp_value *data = arg(c, "input_data") ? arg(c, "input_data") : arg(c, "data");
+    const sp_value *data = api_arg(c, "input_data") ? api_arg(c, "input_data") : api_arg(c, "data");
     int d = dtype_arg(c, "dtype", -1);
     if (d == -2) return NULL;
-    if (is_none(data)) {
+    if (api_is_none(data)) {
         sp_error(SP_ERR_ARG, "%s(): no data given", c->qname);
         return NULL;
     }
@@ -689,7 +310,7 @@ static sp_value *api_tensor(api_call *c) {
 
 static sp_value *api_set_seed(api_call *c) {
     int64_t s;
-    if (rt_int_of(arg(c, "seed"), &s, "spore.set_seed()")) return NULL;
+    if (rt_int_of(api_arg(c, "seed"), &s, "spore.set_seed()")) return NULL;
     if (s < 0) {
         sp_error(SP_ERR_ARG, "spore.set_seed(): the seed must be >= 0, not %lld", (long long)s);
         return NULL;
@@ -706,9 +327,9 @@ static sp_value *api_get_seed(api_call *c) {
 static sp_value *api_full(api_call *c) {
     sp_attrs a;
     sp_attrs_init(&a);
-    const sp_value *fv = arg(c, "fill_value");
+    const sp_value *fv = api_arg(c, "fill_value");
     double v;
-    if (attr_from(c, &c->p[0], c->v[0], &a) || rt_float_of(fv, &v, "ops.full() fill_value")) return NULL;
+    if (api_attr_from(c, &c->p[0], c->v[0], &a) || rt_float_of(fv, &v, "ops.full() fill_value")) return NULL;
     int d = dtype_arg(c, "dtype", fv->kind == SP_V_FLOAT ? SP_F32 : fv->kind == SP_V_INT ? SP_I64
                                  : fv->kind == SP_V_BOOL ? SP_BOOL : fv->kind == SP_V_TENSOR ? (int)fv->u.tensor->dtype
                                                                                               : SP_F32);
@@ -719,7 +340,7 @@ static sp_value *api_full(api_call *c) {
 }
 
 static sp_value *api_full_like(api_call *c) {
-    const sp_value *x = arg(c, "input");
+    const sp_value *x = api_arg(c, "input");
     if (x->kind != SP_V_TENSOR) {
         sp_error(SP_ERR_TYPE, "%s() argument 'input' must be a Tensor, not %s", c->qname, sp_value_kind_name(x));
         return NULL;
@@ -730,7 +351,7 @@ static sp_value *api_full_like(api_call *c) {
     sp_attrs_init(&a);
     sp_attrs_set_ints(&a, "shape", x->u.tensor->ndim, x->u.tensor->shape);
     sp_attrs_set_dtype(&a, "dtype", (sp_dtype)d);
-    const sp_value *fv = arg(c, "fill_value");
+    const sp_value *fv = api_arg(c, "fill_value");
     if (fv) {
         double v;
         if (rt_float_of(fv, &v, "ops.full_like() fill_value")) return NULL;
@@ -740,10 +361,10 @@ static sp_value *api_full_like(api_call *c) {
 }
 
 static sp_value *api_arange(api_call *c) {
-    const sp_value *s = arg(c, "start"), *e = arg(c, "end"), *st = arg(c, "step");
+    const sp_value *s = api_arg(c, "start"), *e = api_arg(c, "end"), *st = api_arg(c, "step");
     double v[3];
     int is_float = 0;
-    if (is_none(e)) {
+    if (api_is_none(e)) {
         e = s;
         s = NULL;
     }
@@ -771,15 +392,15 @@ static sp_value *api_arange(api_call *c) {
 static sp_value *api_random(api_call *c) {
     int64_t shape[SP_MAX_ATTR_INTS];
     int n;
-    if (shape_from_varargs(c, arg(c, "size"), shape, &n)) return NULL;
+    if (shape_from_varargs(c, api_arg(c, "size"), shape, &n)) return NULL;
     int d = dtype_arg(c, "dtype", SP_F32);
     if (d < 0) return NULL;
     sp_attrs a;
     sp_attrs_init(&a);
     sp_attrs_set_ints(&a, "shape", n, shape);
     sp_attrs_set_dtype(&a, "dtype", (sp_dtype)d);
-    const sp_value *seed = arg(c, "seed");
-    if (!is_none(seed)) {
+    const sp_value *seed = api_arg(c, "seed");
+    if (!api_is_none(seed)) {
         int64_t s;
         if (rt_int_of(seed, &s, "seed")) return NULL;
         sp_attrs_set_int(&a, "seed", s);
@@ -789,7 +410,7 @@ static sp_value *api_random(api_call *c) {
 }
 
 static sp_value *api_bernoulli(api_call *c) {
-    const sp_value *x = arg(c, "input");
+    const sp_value *x = api_arg(c, "input");
     sp_tensor *t = targ(c, "input");
     if (!t) return NULL;
     (void)x;
@@ -799,7 +420,7 @@ static sp_value *api_bernoulli(api_call *c) {
     sp_attrs_set_dtype(&a, "dtype", t->dtype);
     sp_tensor_release(t);
     for (int k = 1; k < c->n; k++)
-        if (attr_from(c, &c->p[k], c->v[k], &a)) return NULL;
+        if (api_attr_from(c, &c->p[k], c->v[k], &a)) return NULL;
     if (sp_attrs_find(&a, "seed")) sp_attrs_set_int(&a, "offset", 0);
     return rt_op(SP_OP_BERNOULLI, 0, NULL, &a);
 }
@@ -807,7 +428,7 @@ static sp_value *api_bernoulli(api_call *c) {
 static sp_value *api_leaky_relu(api_call *c) {
     sp_tensor *x = targ(c, "input");
     double alpha;
-    if (!x || rt_float_of(arg(c, "alpha"), &alpha, "ops.leaky_relu() alpha")) {
+    if (!x || rt_float_of(api_arg(c, "alpha"), &alpha, "ops.leaky_relu() alpha")) {
         sp_tensor_release(x);
         return NULL;
     }
@@ -826,11 +447,11 @@ static sp_value *api_leaky_relu(api_call *c) {
 }
 
 static sp_value *api_div(api_call *c) {
-    const sp_value *mode = arg(c, "rounding_mode");
-    if (is_none(mode)) return run_generic(c, SP_OP_DIV);
-    if (mode->kind == SP_V_STR && !strcmp(mode->u.str.s, "floor")) return run_generic(c, SP_OP_FLOOR_DIV);
+    const sp_value *mode = api_arg(c, "rounding_mode");
+    if (api_is_none(mode)) return api_run_generic(c, SP_OP_DIV);
+    if (mode->kind == SP_V_STR && !strcmp(mode->u.str.s, "floor")) return api_run_generic(c, SP_OP_FLOOR_DIV);
     if (mode->kind == SP_V_STR && !strcmp(mode->u.str.s, "trunc")) {
-        sp_value *q = run_generic(c, SP_OP_DIV);
+        sp_value *q = api_run_generic(c, SP_OP_DIV);
         if (!q) return NULL;
         sp_tensor *t = q->u.tensor, *fl = NULL, *ce = NULL, *neg = NULL, *zero = NULL;
         sp_value *r = NULL;
@@ -865,8 +486,8 @@ static sp_value *api_reduce(api_call *c) {
     if (!t) return NULL;
     sp_value *tmp = NULL;
     int64_t flat = -1;
-    const sp_value *ax = arg(c, "axis");
-    if (c->row->prim == SP_OP_CUMSUM && c->row->module == MOD_TENSOR && is_none(ax)) {
+    const sp_value *ax = api_arg(c, "axis");
+    if (c->row->prim == SP_OP_CUMSUM && c->row->module == MOD_TENSOR && api_is_none(ax)) {
         sp_tensor *f = NULL;
         if (reshape_noted(t, 1, &flat, &f) != SP_OK) {
             sp_tensor_release(t);
@@ -883,7 +504,7 @@ static sp_value *api_reduce(api_call *c) {
     tmp = rt_wrap(t);
     if (!tmp) return NULL;
     c->v[0] = tmp;
-    sp_value *r = run_generic(c, c->row->prim);
+    sp_value *r = api_run_generic(c, c->row->prim);
     c->v[0] = orig;
     sp_value_release(tmp);
     return r;
@@ -899,7 +520,7 @@ static sp_value *api_all_any(api_call *c) {
     sp_attrs a;
     sp_attrs_init(&a);
     if (zero && (nz = rt_op1(SP_OP_NOT_EQUAL, 2, ne_in, NULL)) && (i32 = cast_t(nz, SP_I32)) &&
-        !attr_from(c, &c->p[1], c->v[1], &a)) {
+        !api_attr_from(c, &c->p[1], c->v[1], &a)) {
         if (sp_attrs_find(&a, "axis")) {
             int n;
             const int64_t *ax = sp_attrs_get_ints(&a, "axis", &n);
@@ -956,8 +577,8 @@ static sp_value *api_split(api_call *c) {
     int64_t axis, sizes[SP_MAX_ATTR_INTS];
     int n = 0, ax;
     sp_value *r = NULL;
-    const sp_value *s = arg(c, "split_size_or_sections");
-    if (rt_int_of(arg(c, "axis"), &axis, "ops.split() axis") || sp_norm_axis("split", axis, t->ndim, &ax)) goto done;
+    const sp_value *s = api_arg(c, "split_size_or_sections");
+    if (rt_int_of(api_arg(c, "axis"), &axis, "ops.split() axis") || sp_norm_axis("split", axis, t->ndim, &ax)) goto done;
     if (s->kind == SP_V_INT) {
         int64_t len = t->shape[ax], k = s->u.i;
         if (k <= 0) {
@@ -996,7 +617,7 @@ static sp_value *api_pad(api_call *c) {
     int64_t pad[SP_MAX_ATTR_INTS], pads[SP_MAX_ATTR_INTS] = {0};
     int n;
     sp_value *r = NULL;
-    if (rt_ints_of(arg(c, "padding"), pad, &n, "ops.pad() padding")) goto done;
+    if (rt_ints_of(api_arg(c, "padding"), pad, &n, "ops.pad() padding")) goto done;
     if (n % 2 || n / 2 > t->ndim) {
         sp_error(SP_ERR_ARG, "ops.pad(): padding needs pairs (left, right) for at most %d dimensions, got %d values",
                  t->ndim, n);
@@ -1011,7 +632,7 @@ static sp_value *api_pad(api_call *c) {
     sp_attrs a;
     sp_attrs_init(&a);
     sp_attrs_set_ints(&a, "pads", 2 * t->ndim, pads);
-    if (attr_from(c, &c->p[2], c->v[2], &a) || attr_from(c, &c->p[3], c->v[3], &a)) goto done;
+    if (api_attr_from(c, &c->p[2], c->v[2], &a) || api_attr_from(c, &c->p[3], c->v[3], &a)) goto done;
     r = rt_op(SP_OP_PAD, 1, &t, &a);
 done:
     sp_tensor_release(t);
@@ -1022,7 +643,7 @@ static sp_value *api_gather_elements(api_call *c) {
     sp_tensor *in[2] = {targ(c, "input"), targ(c, "index")};
     int64_t dim;
     sp_value *r = NULL;
-    if (in[0] && in[1] && !rt_int_of(arg(c, "dim"), &dim, "ops.gather_elements() dim")) {
+    if (in[0] && in[1] && !rt_int_of(api_arg(c, "dim"), &dim, "ops.gather_elements() dim")) {
         sp_attrs a;
         sp_attrs_init(&a);
         sp_attrs_set_int(&a, "axis", dim);
@@ -1037,7 +658,7 @@ static sp_value *api_scatter_add(api_call *c) {
     sp_tensor *in[3] = {targ(c, "input"), targ(c, "index"), targ(c, "src")};
     int64_t dim;
     sp_value *r = NULL;
-    if (in[0] && in[1] && in[2] && !rt_int_of(arg(c, "dim"), &dim, "ops.scatter_add() dim")) {
+    if (in[0] && in[1] && in[2] && !rt_int_of(api_arg(c, "dim"), &dim, "ops.scatter_add() dim")) {
         sp_attrs a;
         sp_attrs_init(&a);
         sp_attrs_set_int(&a, "axis", dim);
@@ -1049,16 +670,16 @@ static sp_value *api_scatter_add(api_call *c) {
 
 static sp_value *api_one_hot(api_call *c) {
     int64_t axis;
-    if (rt_int_of(arg(c, "axis"), &axis, "ops.one_hot() axis")) return NULL;
-    const sp_value *ix = arg(c, "indices");
+    if (rt_int_of(api_arg(c, "axis"), &axis, "ops.one_hot() axis")) return NULL;
+    const sp_value *ix = api_arg(c, "indices");
     int nd = ix->kind == SP_V_TENSOR ? ix->u.tensor->ndim : 0;
     if (axis != -1 && axis != nd) {
         sp_error(SP_ERR_UNSUPPORTED, "ops.one_hot(): only axis=-1 (the new last axis) is supported, not %lld",
                  (long long)axis);
         return NULL;
     }
-    c->p[4].attr[0] = '-';
-    return run_generic(c, SP_OP_ONE_HOT);
+    c->skip |= 1u << 4; /* on_value/off_value: not attributes of the primitive */
+    return api_run_generic(c, SP_OP_ONE_HOT);
 }
 
 static sp_value *api_squeeze(api_call *c) {
@@ -1066,7 +687,7 @@ static sp_value *api_squeeze(api_call *c) {
     if (!t) return NULL;
     const sp_value *ax = c->v[1];
     sp_status st = SP_OK;
-    if (is_none(ax)) {
+    if (api_is_none(ax)) {
         st = sp_tensor_squeeze(t, SP_ALL_AXES, &out);
     } else {
         int64_t axes[SP_MAX_ATTR_INTS];
@@ -1114,12 +735,12 @@ static sp_value *api_flatten(api_call *c) {
     int64_t s, e, shape[SP_MAX_DIMS];
     int si, ei, n = 0;
     sp_value *r = NULL;
-    const sp_value *order = arg(c, "order");
+    const sp_value *order = api_arg(c, "order");
     if (order->kind != SP_V_STR || strcmp(order->u.str.s, "C") != 0) {
         sp_error(SP_ERR_UNSUPPORTED, "%s(): only order='C' is supported", c->qname);
         goto done;
     }
-    if (rt_int_of(arg(c, "start_dim"), &s, "start_dim") || rt_int_of(arg(c, "end_dim"), &e, "end_dim")) goto done;
+    if (rt_int_of(api_arg(c, "start_dim"), &s, "start_dim") || rt_int_of(api_arg(c, "end_dim"), &e, "end_dim")) goto done;
     if (t->ndim == 0) {
         shape[n++] = 1;
     } else {
@@ -1141,10 +762,10 @@ done:
 }
 
 static sp_value *api_conv2d(api_call *c) {
-    const sp_value *bias = arg(c, "bias");
-    c->p[2].kind[0] = 'v'; /* the bias is added below, not a conv2d input */
-    sp_value *y = run_generic(c, SP_OP_CONV2D);
-    if (!y || is_none(bias)) return y;
+    const sp_value *bias = api_arg(c, "bias");
+    c->skip |= 1u << 2; /* the bias is added below, not a conv2d input */
+    sp_value *y = api_run_generic(c, SP_OP_CONV2D);
+    if (!y || api_is_none(bias)) return y;
     sp_tensor *b = targ(c, "bias"), *b4 = NULL;
     sp_value *r = NULL;
     int64_t shape[4] = {1, -1, 1, 1};
@@ -1159,19 +780,19 @@ static sp_value *api_conv2d(api_call *c) {
 }
 
 static sp_value *api_dropout(api_call *c) {
-    int training = sp_value_truth(arg(c, "training"));
+    int training = sp_value_truth(api_arg(c, "training"));
     double p;
-    if (training < 0 || rt_float_of(arg(c, "p"), &p, "ops.dropout() p")) return NULL;
+    if (training < 0 || rt_float_of(api_arg(c, "p"), &p, "ops.dropout() p")) return NULL;
     if (!training || p == 0) return rt_wrap(targ(c, "input"));
     sp_tensor *x = targ(c, "input");
     if (!x) return NULL;
     sp_attrs a;
     sp_attrs_init(&a);
     sp_attrs_set_float(&a, "p", p);
-    const sp_value *seed = arg(c, "seed");
+    const sp_value *seed = api_arg(c, "seed");
     int64_t s;
     sp_value *r = NULL;
-    if (!is_none(seed)) {
+    if (!api_is_none(seed)) {
         if (rt_int_of(seed, &s, "seed")) goto done;
         sp_attrs_set_int(&a, "seed", s);
         sp_attrs_set_int(&a, "offset", 0);
@@ -1184,7 +805,7 @@ done:
 
 /* An optional parameter tensor of `shape`: the argument, or `fill` values. */
 static sp_tensor *param_or(api_call *c, const char *name, int n, const int64_t *shape, sp_dtype d, double fill) {
-    if (!is_none(arg(c, name))) return targ(c, name);
+    if (!api_is_none(api_arg(c, name))) return targ(c, name);
     if (sp_op_tracing()) { /* a FULL the trace sees, not a constant */
         sp_attrs a;
         sp_attrs_init(&a);
@@ -1207,8 +828,8 @@ static sp_value *api_layer_norm(api_call *c) {
     int n;
     double eps;
     sp_value *r = NULL;
-    if (!x || rt_ints_of(arg(c, "normalized_shape"), ns, &n, "ops.layer_norm() normalized_shape") ||
-        rt_float_of(arg(c, "eps"), &eps, "eps"))
+    if (!x || rt_ints_of(api_arg(c, "normalized_shape"), ns, &n, "ops.layer_norm() normalized_shape") ||
+        rt_float_of(api_arg(c, "eps"), &eps, "eps"))
         goto done;
     if (n > x->ndim || n == 0) {
         sp_error(SP_ERR_SHAPE, "ops.layer_norm(): normalized_shape has %d dims, the input %d", n, x->ndim);
@@ -1245,7 +866,7 @@ static sp_value *api_batch_norm(api_call *c) {
     sp_attrs a;
     sp_attrs_init(&a);
     for (int k = 5; k < c->n; k++)
-        if (attr_from(c, &c->p[k], c->v[k], &a)) goto done;
+        if (api_attr_from(c, &c->p[k], c->v[k], &a)) goto done;
     double eps = sp_attrs_get_float(&a, "eps", 1e-5);
     sp_attrs_set_float(&a, "epsilon", eps);
     sp_tensor *in[5] = {x, g, b, rm, rv};
@@ -1262,17 +883,17 @@ done:
 static sp_value *api_cross_entropy(api_call *c) {
     double ls;
     int64_t ig;
-    if (!is_none(arg(c, "weight"))) {
+    if (!api_is_none(api_arg(c, "weight"))) {
         sp_error(SP_ERR_UNSUPPORTED, "ops.cross_entropy(): class weights are not supported yet");
         return NULL;
     }
-    if (rt_float_of(arg(c, "label_smoothing"), &ls, "label_smoothing") || rt_int_of(arg(c, "ignore_index"), &ig, "ignore_index"))
+    if (rt_float_of(api_arg(c, "label_smoothing"), &ls, "label_smoothing") || rt_int_of(api_arg(c, "ignore_index"), &ig, "ignore_index"))
         return NULL;
     if (ls != 0) {
         sp_error(SP_ERR_UNSUPPORTED, "ops.cross_entropy(): label_smoothing is not supported yet");
         return NULL;
     }
-    const sp_value *t = arg(c, "target");
+    const sp_value *t = api_arg(c, "target");
     if (t->kind == SP_V_TENSOR && sp_dtype_is_float(t->u.tensor->dtype)) {
         sp_error(SP_ERR_UNSUPPORTED, "ops.cross_entropy(): the target must hold class indices (int32/int64), "
                                      "not probabilities (%s)", sp_dtype_name(t->u.tensor->dtype));
@@ -1283,7 +904,7 @@ static sp_value *api_cross_entropy(api_call *c) {
     if (in[0] && in[1]) {
         sp_attrs a;
         sp_attrs_init(&a);
-        if (!attr_from(c, &c->p[4], c->v[4], &a)) r = rt_op(SP_OP_SPARSE_SOFTMAX_CROSS_ENTROPY, 2, in, &a);
+        if (!api_attr_from(c, &c->p[4], c->v[4], &a)) r = rt_op(SP_OP_SPARSE_SOFTMAX_CROSS_ENTROPY, 2, in, &a);
     }
     sp_tensor_release(in[0]);
     sp_tensor_release(in[1]);
@@ -1291,7 +912,7 @@ static sp_value *api_cross_entropy(api_call *c) {
 }
 
 static sp_value *api_embedding(api_call *c) {
-    if (!is_none(arg(c, "max_norm"))) {
+    if (!api_is_none(api_arg(c, "max_norm"))) {
         sp_error(SP_ERR_UNSUPPORTED, "ops.embedding(): max_norm is not supported yet");
         return NULL;
     }
@@ -1312,7 +933,7 @@ static sp_value *api_math(api_call *c) {
         return NULL;
     }
     if (rt_float_of(c->v[0], &x, what)) return NULL;
-    int two = c->n > 1 && !is_none(c->v[1]);
+    int two = c->n > 1 && !api_is_none(c->v[1]);
     if (two && rt_float_of(c->v[1], &y, what)) return NULL;
     if (!strcmp(f, "isnan")) return sp_value_bool(isnan(x));
     if (!strcmp(f, "isinf")) return sp_value_bool(isinf(x));
@@ -1353,7 +974,7 @@ static sp_value *api_reshape_method(api_call *c) {
     int64_t shape[SP_MAX_ATTR_INTS];
     int n;
     sp_value *r = NULL;
-    if (t && !shape_from_varargs(c, arg(c, "shape"), shape, &n)) {
+    if (t && !shape_from_varargs(c, api_arg(c, "shape"), shape, &n)) {
         if (n > SP_MAX_DIMS) sp_error(SP_ERR_SHAPE, "%s(): more than %d dimensions", c->qname, SP_MAX_DIMS);
         else if (reshape_noted(t, n, shape, &out) == SP_OK) r = rt_wrap(out);
     }
@@ -1423,22 +1044,22 @@ static sp_value *api_copy(api_call *c) {
 /* ---- automatic differentiation (src/ad/grad.c) ------------------------------------- */
 
 static int flag(api_call *c, const char *name) {
-    const sp_value *v = arg(c, name);
+    const sp_value *v = api_arg(c, name);
     return v && sp_value_truth(v) > 0;
 }
 
 /* spore.grad / spore.value_and_grad */
 static sp_value *api_grad(api_call *c) {
-    const sp_value *pos = arg(c, "grad_position"), *w = arg(c, "weights");
+    const sp_value *pos = api_arg(c, "grad_position"), *w = api_arg(c, "weights");
     int with_value = !strcmp(c->row->name, "value_and_grad");
     sp_value *p = NULL;
-    if (is_none(pos) && !is_none(w)) p = sp_value_bool(0); /* only the weights */
+    if (api_is_none(pos) && !api_is_none(w)) p = sp_value_bool(0); /* only the weights */
     const sp_value *use = p ? p : pos;
-    if (!p && is_none(pos)) {
+    if (!p && api_is_none(pos)) {
         sp_error(SP_ERR_ARG, "%s(): grad_position and weights cannot both be None", c->qname);
         return NULL;
     }
-    sp_value *r = ad_grad_fn(arg(c, "fn"), use, w, flag(c, "has_aux"), with_value, 0);
+    sp_value *r = ad_grad_fn(api_arg(c, "fn"), use, w, flag(c, "has_aux"), with_value, 0);
     sp_value_release(p);
     return r;
 }
@@ -1458,13 +1079,13 @@ static sp_value *api_grad_operation_new(api_call *c) {
 /* GradOperation(...)(fn, weights): MindSpore's choices of what to return */
 static sp_value *api_grad_operation(api_call *c) {
     int all = flag(c, "get_all"), by_list = flag(c, "get_by_list");
-    const sp_value *w = arg(c, "weights");
-    if (by_list && is_none(w)) {
+    const sp_value *w = api_arg(c, "weights");
+    if (by_list && api_is_none(w)) {
         sp_error(SP_ERR_ARG, "GradOperation(get_by_list=True) needs the weights: grad_op(fn, weights)");
         return NULL;
     }
     sp_value *pos = all ? sp_value_none() : by_list ? sp_value_bool(0) : sp_value_int(0);
-    sp_value *r = pos ? ad_grad_fn(arg(c, "fn"), pos, by_list ? w : NULL, 0, 0, flag(c, "sens_param")) : NULL;
+    sp_value *r = pos ? ad_grad_fn(api_arg(c, "fn"), pos, by_list ? w : NULL, 0, 0, flag(c, "sens_param")) : NULL;
     sp_value_release(pos);
     return r;
 }

@@ -1314,3 +1314,29 @@ def test_primitive(op, dtype, layout):
     # Only growth is a leak: tensors of an earlier failed test (kept alive by
     # its traceback) may be freed meanwhile.
     assert sp.lib.sp_cpu_live_bytes() <= before, "the primitive leaked memory"
+
+
+def test_max_pool_2x2_fast_path_bits():
+    """The 2x2/stride-2 float32 fast path of max pooling (contiguous rows)
+    gives the generic path's bits (taken by a strided view) on ties, signed
+    zeros and NaNs, forward and backward."""
+    r = np.random.default_rng(7)
+    xs = (3, 4, 10, 9)
+    x = r.integers(0, 2, xs).astype(np.float64)
+    x[0, 0, 0, :4] = [0.0, -0.0, -0.0, 0.0]
+    x[1, 2, 4, 3] = np.nan
+    x[2, 3, 7, 0] = np.nan
+    x[2, 3, 6, 1] = np.nan
+    dy = r.uniform(-1, 1, (3, 4, 5, 4))
+    dy[0, 0, 0, 0] = -0.0
+    a = {"kernel_size": [2, 2], "stride": [2, 2]}
+    fast = tensor(x, "float32")
+    slow = tensor(x, "float32", "transposed")  # column stride != 1: the generic path
+    assert fast.numpy().tobytes() == slow.numpy().tobytes()
+    (yf,) = call("max_pool2d", [fast], a)
+    (ys,) = call("max_pool2d", [slow], a)
+    assert yf.numpy().tobytes() == ys.numpy().tobytes()
+    (df,) = call("max_pool2d_backward", [fast, tensor(dy, "float32")], a)
+    (ds,) = call("max_pool2d_backward", [slow, tensor(dy, "float32")], a)
+    assert df.numpy().tobytes() == ds.numpy().tobytes()
+    assert np.isnan(yf.numpy()[1, 2, 2, 1]) and np.isnan(yf.numpy()[2, 3, 3, 0])

@@ -8,7 +8,9 @@
  * A Tensor is its value (no copy); a numpy array or any buffer-protocol
  * object becomes a new tensor holding a copy; a dtype object is a DTYPE
  * value.  Coming back, callables (functions, closures, partials, the
- * primitives) are wrapped as _C.Value objects that run the VM when called.
+ * primitives) are wrapped as _C.Value objects: graphs and closures run the
+ * VM when called, functions of the API table and primitives (under any
+ * partials) call their C function directly (apifn.c).
  *
  * Depth: nested lists are converted recursively; Python's own recursion
  * limit (Py_EnterRecursiveCall) guards a self-containing list.
@@ -21,7 +23,8 @@ static sp_value *seq_to_value(PyObject *o, int is_list, PyObject *deps) {
     PyObject *fast = PySequence_Fast(o, "expected a sequence");
     if (!fast) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    sp_value **items = PyMem_Calloc((size_t)n + 1, sizeof *items), *r = NULL;
+    /* shapes and axes are short: no allocation for them */
+    sp_value *small[8], **items = n <= 8 ? small : PyMem_Calloc((size_t)n + 1, sizeof *items), *r = NULL;
     if (!items) {
         Py_DECREF(fast);
         return (sp_value *)PyErr_NoMemory();
@@ -34,7 +37,7 @@ static sp_value *seq_to_value(PyObject *o, int is_list, PyObject *deps) {
         if (!r) py_raise();
     }
     for (Py_ssize_t k = 0; k < i; k++) sp_value_release(items[k]);
-    PyMem_Free(items);
+    if (items != small) PyMem_Free(items);
     Py_DECREF(fast);
     return r;
 }
@@ -146,13 +149,17 @@ PyObject *py_from_value(sp_value *v, PyObject *owner) {
         return r;
     }
     default: {
-        py_value *pv = PyObject_New(py_value, &py_value_type);
+        /* functions of the API table and primitives get the direct call
+         * path (apifn.c); graphs and closures run in the VM */
+        vectorcallfunc vc;
+        PyTypeObject *tp = py_api_type_of(v, &vc);
+        py_value *pv = PyObject_New(py_value, tp);
         if (!pv) return NULL;
         sp_value_retain(v);
         pv->v = v;
         Py_XINCREF(owner);
         pv->owner = owner;
-        pv->vc = py_value_vectorcall;
+        pv->vc = vc;
         return (PyObject *)pv;
     }
     }

@@ -94,6 +94,23 @@ PyObject *py_tensor_wrap(sp_value *v);
 sp_value *py_tensor_from_buffer(PyObject *o, int dtype);
 int py_is_tensor(PyObject *o);
 
+/* ---- setitem.c ---- */
+/* x[index] = value in place (Tensor's mp_ass_subscript; value NULL is
+ * `del x[index]`, a TypeError).  0, or -1 + exception. */
+int py_tensor_setitem(PyObject *self, PyObject *index, PyObject *value);
+
+/* ---- apifn.c ---- */
+/* ApiFunction (partial(api, "ops.add"), "spore.*", "math.*") and
+ * ApiMethod (partial(api, "Tensor.sum")): subclasses of Value with a
+ * function's names; the method binds like a Python method. */
+extern PyTypeObject py_api_function_type, py_api_method_type;
+/* The type py_from_value gives v (one of the two above, else Value), and
+ * in *vc its vectorcall: py_api_vectorcall when v is builtin.api or a
+ * primitive under partials, else py_value_vectorcall.  Cannot fail. */
+PyTypeObject *py_api_type_of(const sp_value *v, vectorcallfunc *vc);
+/* Calls such a value directly (no VM): bound arguments first, as the VM. */
+PyObject *py_api_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+
 /* ---- dlpack.c ---- */
 PyObject *py_tensor_dlpack(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *py_tensor_dlpack_device(PyObject *self, PyObject *unused);

@@ -6,10 +6,10 @@
  * Everything a tensor does goes through the functions the source language
  * uses: operators through rt_binary (numpy's promotion with Python scalars
  * weakly typed: `x * 2` keeps x's dtype), indexing through rt_getitem
- * (ints, slices, None, Ellipsis, tensors), named methods through the
- * API table (the package's Tensor subclass adds those in Python from
- * api_names()).  So `x + 1` in Python and in a GRAPH_MODE construct agree
- * by construction.
+ * (ints, slices, None, Ellipsis, tensors), item assignment through the
+ * same indexing (setitem.c), named methods through the API table (the
+ * package's Tensor subclass adds those from api_names()).  So `x + 1` in
+ * Python and in a GRAPH_MODE construct agree by construction.
  *
  * numpy: the buffer protocol exports a CPU tensor's memory without a copy
  * (any strides, the tensor kept alive by the memoryview); Tensor(ndarray)
@@ -383,7 +383,8 @@ static Py_ssize_t tensor_len(PyObject *self) {
     return (Py_ssize_t)t->shape[0];
 }
 
-static PyMappingMethods tensor_as_mapping = {.mp_length = tensor_len, .mp_subscript = tensor_getitem};
+static PyMappingMethods tensor_as_mapping = {
+    .mp_length = tensor_len, .mp_subscript = tensor_getitem, .mp_ass_subscript = py_tensor_setitem};
 
 static PyObject *tensor_iter(PyObject *self) {
     Py_ssize_t n = tensor_len(self);

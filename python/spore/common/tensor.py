@@ -33,20 +33,8 @@ class Tensor(_C.TensorBase):
         CPU first when on the GPU; bfloat16 becomes float32)."""
         return _C.TensorBase.asnumpy(self)
 
-    def __setitem__(self, index, value):
-        raise TypeError("Spore tensors are immutable: build a new one (e.g. with ops.where)")
-
     def __reduce__(self):
         return (Tensor, (self.asnumpy(), self.dtype))
-
-
-def _method(qname, name):
-    def method(self, *args, **kwargs):
-        return _api(qname, self, *args, **kwargs)
-    method.__name__ = name
-    method.__qualname__ = "Tensor." + name
-    method.__doc__ = f"Tensor.{name}: Spore's {qname} (src/runtime/api.def)."
-    return method
 
 
 _C_METHODS = {"item", "tolist", "to"}
@@ -54,7 +42,9 @@ for _q in _C.api_names():
     if _q.startswith("Tensor."):
         _n = _q[len("Tensor."):]
         if _n not in _C_METHODS:
-            setattr(Tensor, _n, _method(_q, _n))
+            # a C method descriptor (_C.ApiMethod): x.sum() calls the API
+            # table directly, with x as the first argument
+            setattr(Tensor, _n, _C.value("api", _q))
 del _q, _n
 
 _C._register(Tensor, _dtype._table())

@@ -6,7 +6,7 @@ MindSpore's operator-class conventions bound.  Calling the instance runs
 that value through the VM (PYNATIVE_MODE); in GRAPH_MODE the compiler
 embeds the same value, so both modes run the same C code.
 """
-from spore import _C
+from operator import attrgetter
 
 
 class Primitive:
@@ -20,12 +20,22 @@ class Primitive:
 
     def _bind(self, value):
         self._sp_value = value
+        self._callee = value
         return self
 
-    def __call__(self, *args, **kwargs):
-        if self._sp_value is None:
-            raise NotImplementedError(f"{self.name} has no Spore implementation")
-        return self._sp_value(*args, **kwargs)
+    def _unbound(self, *args, **kwargs):
+        if self._sp_value is not None:  # set directly rather than through _bind
+            return self._sp_value(*args, **kwargs)
+        raise NotImplementedError(f"{self.name} has no Spore implementation")
+
+    _callee = _unbound  # until _bind: the bound method above
+
+    # ``prim(x, y)`` calls the bound value itself: Python's call slot finds
+    # this property, whose getter (C's attrgetter) returns the Value, and
+    # calls that with the arguments -- no Python frame on the way from the
+    # call to the C code of the primitive.  Subclasses may still define
+    # their own __call__.
+    __call__ = property(attrgetter("_callee"), doc="calls the primitive on its inputs")
 
     def shard(self, in_strategy=None, out_strategy=None, **kwargs):
         """Keeps the parallel strategy for semi-auto parallel training; returns self."""

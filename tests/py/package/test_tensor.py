@@ -124,8 +124,8 @@ def test_errors_are_python_exceptions():
         Tensor(np.ones(2, np.int16))
     with pytest.raises(TypeError):
         Tensor(np.ones(2, np.float32)) + "a"
-    with pytest.raises(TypeError):
-        Tensor([1.0])[0] = 1.0
+    with pytest.raises(ValueError, match="could not broadcast"):
+        Tensor([1.0])[0] = [1.0, 2.0]
 
 
 def test_parameter_and_tuple():
