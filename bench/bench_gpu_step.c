@@ -34,7 +34,27 @@
  *   gpu_step same_bits=1 loss=... speedup=...   (plain ms / graph ms)
  * Without a GPU it prints why and exits 0.
  *
+ * --profile (after the timed modes): where the step's time goes, kernel by
+ * kernel.  The lowered list is run again by this file, outside the
+ * executor -- every output a fresh tensor, views made as the executor
+ * makes them, each kernel through the backend like the executor's calls --
+ * and each kernel is timed twice: `seq_us`, the device time between
+ * events recorded just before and just after it in a plain run of the
+ * whole list (median of PROF_PASSES passes; when the step is launch-bound
+ * this includes the device waiting for the host), and `graph_us`, its
+ * device time alone: PROF_REPS launches of it recorded into one CUDA graph
+ * with the backend's capture functions, replayed PROF_REPLAYS times
+ * between two events (a kernel that cannot be recorded shows graph_us=-1
+ * and why).  Printed: the top kernels by graph_us (seq_us on the CPU,
+ * where there are no events and kernels are timed on the host clock) with
+ * the op, the shapes and the share of the sum, then the sums -- the sum of
+ * graph_us is about what a replayed step would take if the kernels were
+ * all that counted.  Lines:
+ *   gpu_step profile rank=R k=K op=OP graph_us=... seq_us=... share=..% in=... out=... at=FILE:LINE
+ *   gpu_step profile_total kernels=N graph_us=... seq_us=... timed_by=events|host_clock
+ *
  * usage: bench_gpu_step [--iters N] [--warm N] [--batch N] [--program FILE] [--cpu]
+ *                       [--profile [TOP]]
  * (--cpu: the same on the CPU, where nothing is recorded: a check that the
  * program compiles and lowers, and a CPU figure)
  */
@@ -54,6 +74,9 @@
 
 #define NPARAM 10
 #define NBATCH 8
+#define PROF_PASSES 7   /* plain passes over the list (seq_us: the median) */
+#define PROF_REPS 20    /* launches of one kernel recorded into its graph */
+#define PROF_REPLAYS 10 /* replays of that graph between two events */
 
 static sp_device GPU = {SP_DEVICE_CUDA, 0}; /* --cpu: the CPU */
 
@@ -131,8 +154,229 @@ static int same_bits(sp_value *a, sp_value *b) {
     return ok;
 }
 
+/* ---- --profile ------------------------------------------------------------- */
+
+typedef struct prof_row {
+    int k;
+    double seq_us, graph_us;
+    char why[96];
+} prof_row;
+
+/* The view kernel k of src as the executor makes it (runtime/exec.c);
+ * a slice is run as its copy kernel instead (not timed: not a launch). */
+static sp_tensor *prof_view(const sp_lkernel *k, const sp_lslot *dst, sp_tensor *src) {
+    sp_tensor *t = NULL;
+    int n = 0;
+    const sp_meta *m = &dst->meta;
+    sp_status st;
+    if (k->op == SP_OP_RESHAPE && (src->buf->device.type == SP_DEVICE_CPU || sp_tensor_is_contiguous(src))) {
+        st = sp_tensor_reshape(src, m->ndim, m->shape, &t);
+    } else if (k->op == SP_OP_BROADCAST_TO) {
+        st = sp_tensor_expand(src, m->ndim, m->shape, &t);
+    } else if (k->op == SP_OP_TRANSPOSE) {
+        int np, perm[SP_MAX_DIMS];
+        const int64_t *p = sp_attrs_get_ints(&k->attrs, "perm", &np);
+        for (int i = 0; i < src->ndim; i++) perm[i] = p ? (int)p[i] : src->ndim - 1 - i;
+        st = sp_tensor_permute(src, perm, &t);
+    } else {
+        st = sp_op_call(k->op, 1, &src, &k->attrs, &n, &t);
+    }
+    return st ? NULL : t;
+}
+
+/* Launches kernel k of l on the tensors t (outputs already there). */
+static sp_status prof_launch(const sp_lowered *l, int k, sp_tensor **t) {
+    const sp_lkernel *kk = &l->kernels[k];
+    sp_tensor *in[SP_MAX_INPUTS], *o[SP_MAX_OUTPUTS];
+    for (int i = 0; i < kk->n_in; i++) in[i] = t[kk->in[i]];
+    for (int j = 0; j < kk->n_out; j++) o[j] = t[kk->out[j]];
+    return sp_op_call_into(kk->op, kk->n_in, in, &kk->attrs, kk->n_out, o);
+}
+
+/* One plain pass over the list: views made, kernels launched, each
+ * between events ev[2k], ev[2k+1] (or timed on the host clock into us[k]
+ * when the backend has no events).  The first pass also makes the slots'
+ * tensors. */
+static sp_status prof_pass(const sp_lowered *l, sp_backend *be, sp_tensor **t, void **ev, double *us) {
+    for (int k = 0; k < l->n_kernels; k++) {
+        const sp_lkernel *kk = &l->kernels[k];
+        sp_status st = SP_OK;
+        if (kk->is_view) {
+            if (!t[kk->out[0]] && !(t[kk->out[0]] = prof_view(kk, &l->slots[kk->out[0]], t[kk->in[0]])))
+                return sp_last_status();
+            continue;
+        }
+        for (int j = 0; j < kk->n_out; j++) {
+            const sp_lslot *x = &l->slots[kk->out[j]];
+            if (!t[kk->out[j]] && !(t[kk->out[j]] = sp_tensor_new(x->meta.dtype, x->meta.ndim, x->meta.shape, GPU)))
+                return sp_last_status();
+        }
+        if (ev) {
+            if ((st = be->event_record(be, ev[2 * k])) || (st = prof_launch(l, k, t)) ||
+                (st = be->event_record(be, ev[2 * k + 1])))
+                return st;
+        } else {
+            double a = now();
+            if ((st = prof_launch(l, k, t))) return st;
+            us[k] = (now() - a) * 1e6;
+        }
+    }
+    return SP_OK;
+}
+
+static int prof_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int prof_cmp_row(const void *a, const void *b) {
+    const prof_row *x = a, *y = b;
+    double kx = x->graph_us >= 0 ? x->graph_us : x->seq_us, ky = y->graph_us >= 0 ? y->graph_us : y->seq_us;
+    return kx > ky ? -1 : kx < ky ? 1 : x->k - y->k;
+}
+
+/* graph_us of kernel k: PROF_REPS launches recorded into one graph,
+ * replayed PROF_REPLAYS times between events a and b.  -1 and the reason
+ * in why when the backend cannot record it. */
+static double prof_graph_us(const sp_lowered *l, sp_backend *be, sp_tensor **t, int k, void *a, void *b,
+                            char *why, size_t why_n) {
+    void *graph = NULL;
+    double ms = -1;
+    if (!be->capture_begin || be->capture_begin(be) != SP_OK) {
+        snprintf(why, why_n, "no capture: %s", be->capture_begin ? sp_last_error() : "backend");
+        return -1;
+    }
+    sp_status st = SP_OK;
+    for (int r = 0; r < PROF_REPS && !st; r++) st = prof_launch(l, k, t);
+    if (st) {
+        snprintf(why, why_n, "%s", sp_last_error());
+        be->capture_end(be, 0, &graph, why, 0);
+        return -1;
+    }
+    if (be->capture_end(be, 1, &graph, why, why_n) != SP_OK || !graph) return -1;
+    int err_op = -1;
+    st = be->graph_launch(be, graph, 0, NULL, 0, NULL, 0, &err_op); /* warm replay */
+    if (!st) st = be->event_record(be, a);
+    for (int r = 0; r < PROF_REPLAYS && !st; r++) st = be->graph_launch(be, graph, 0, NULL, 0, NULL, 0, &err_op);
+    if (!st) st = be->event_record(be, b);
+    if (!st) st = be->event_elapsed(be, a, b, &ms);
+    if (st) {
+        snprintf(why, why_n, "%s", sp_last_error());
+        ms = -1;
+    }
+    be->graph_free(be, graph);
+    return ms < 0 ? -1 : ms * 1e3 / (PROF_REPLAYS * PROF_REPS);
+}
+
+/* " (a, b), (c,)" of the slots of a kernel into buf. */
+static void prof_shapes(const sp_lowered *l, int n, const int *slots, char *buf, size_t cap) {
+    size_t w = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && w + 2 < cap; i++) {
+        char sb[96];
+        const sp_meta *m = &l->slots[slots[i]].meta;
+        int c = snprintf(buf + w, cap - w, "%s%s%s", i ? "," : "", sp_dtype_name(m->dtype),
+                         sp_shape_str(m->ndim, m->shape, sb, sizeof sb));
+        if (c < 0) break;
+        w += (size_t)c;
+        if (w >= cap) w = cap - 1;
+    }
+    char *q = buf; /* one token per key=value: no spaces */
+    for (char *p = buf; *p; p++)
+        if (*p != ' ') *q++ = *p;
+    *q = '\0';
+}
+
+/* Profiles the lowered list l with the parameters args (their tensors) and
+ * prints the top `top` kernels.  0, or -1 with the error printed. */
+static int profile(const sp_lowered *l, sp_value *const *args, int top) {
+    sp_backend *be = sp_backend_get(GPU.type);
+    if (!be) return -1;
+    int use_ev = be->event_new && be->event_record && be->event_elapsed && be->event_free;
+    int nk = l->n_kernels, rc = -1;
+    sp_tensor **t = calloc((size_t)l->n_slots + 1, sizeof *t);
+    void **ev = use_ev ? calloc((size_t)2 * nk + 2, sizeof *ev) : NULL;
+    double *pass_us = calloc((size_t)nk * PROF_PASSES + 1, sizeof *pass_us);
+    prof_row *row = calloc((size_t)nk + 1, sizeof *row);
+    if (!t || (use_ev && !ev) || !pass_us || !row) {
+        sp_error(SP_ERR_NOMEM, "profile: out of memory");
+        goto done;
+    }
+    for (int s = 0; s < l->n_slots; s++) {
+        const sp_lslot *x = &l->slots[s];
+        if (x->kind == SP_LSLOT_PARAM) {
+            if (args[x->index]->kind != SP_V_TENSOR) goto done;
+            sp_tensor_retain(t[s] = args[x->index]->u.tensor);
+        } else if (x->kind == SP_LSLOT_CONST && sp_tensor_to(x->tensor, GPU, &t[s]) != SP_OK) {
+            goto done;
+        }
+    }
+    for (int i = 0; use_ev && i < 2 * nk + 2; i++)
+        if (!(ev[i] = be->event_new(be))) goto done;
+    /* a warming pass (generated kernels compiled, library plans made), then
+     * the timed ones */
+    for (int pass = -1; pass < PROF_PASSES; pass++) {
+        double *us = pass_us + (size_t)nk * (pass < 0 ? 0 : pass);
+        if (prof_pass(l, be, t, ev, us) != SP_OK || be->sync(be) != SP_OK) goto done;
+        for (int k = 0; use_ev && pass >= 0 && k < nk; k++) {
+            double ms = 0;
+            if (l->kernels[k].is_view) continue;
+            if (be->event_elapsed(be, ev[2 * k], ev[2 * k + 1], &ms) != SP_OK) goto done;
+            us[k] = ms * 1e3;
+        }
+    }
+    int nrow = 0;
+    double sum_seq = 0, sum_graph = 0;
+    int all_graph = use_ev && be->capture_begin;
+    for (int k = 0; k < nk; k++) {
+        if (l->kernels[k].is_view) continue;
+        double v[PROF_PASSES];
+        for (int p = 0; p < PROF_PASSES; p++) v[p] = pass_us[(size_t)nk * p + k];
+        qsort(v, PROF_PASSES, sizeof v[0], prof_cmp_double);
+        prof_row *r = &row[nrow++];
+        r->k = k;
+        r->seq_us = v[PROF_PASSES / 2];
+        r->graph_us = -1;
+        if (use_ev && be->capture_begin)
+            r->graph_us = prof_graph_us(l, be, t, k, ev[2 * nk], ev[2 * nk + 1], r->why, sizeof r->why);
+        if (r->graph_us < 0) all_graph = 0;
+        sum_seq += r->seq_us;
+        sum_graph += r->graph_us > 0 ? r->graph_us : 0;
+        sp_clear_error();
+    }
+    if (be->sync(be) != SP_OK) goto done;
+    qsort(row, (size_t)nrow, sizeof *row, prof_cmp_row);
+    double base = sum_graph > 0 ? sum_graph : sum_seq;
+    for (int i = 0; i < nrow && i < top; i++) {
+        const prof_row *r = &row[i];
+        const sp_lkernel *kk = &l->kernels[r->k];
+        char si[512], so[256];
+        prof_shapes(l, kk->n_in, kk->in, si, sizeof si);
+        prof_shapes(l, kk->n_out, kk->out, so, sizeof so);
+        double key = r->graph_us >= 0 ? r->graph_us : r->seq_us;
+        printf("gpu_step profile rank=%d k=%d op=%s graph_us=%.2f seq_us=%.2f share=%.1f%% in=%s out=%s "
+               "at=%s:%d%s%s%s\n",
+               i + 1, r->k, sp_op_name(kk->op), r->graph_us, r->seq_us, base > 0 ? 100.0 * key / base : 0.0, si,
+               so, kk->loc.file ? kk->loc.file : "?", kk->loc.line, r->why[0] ? " why=\"" : "", r->why,
+               r->why[0] ? "\"" : "");
+    }
+    printf("gpu_step profile_total kernels=%d graph_us=%.2f seq_us=%.2f timed_by=%s%s\n", nrow,
+           use_ev ? sum_graph : -1.0, sum_seq, use_ev ? "events" : "host_clock",
+           use_ev && !all_graph ? " (some kernels not recorded: graph_us is a partial sum)" : "");
+    rc = 0;
+done:
+    if (rc) printf("gpu_step error=\"profile: %s\"\n", sp_last_error());
+    for (int s = 0; t && s < l->n_slots; s++) sp_tensor_release(t[s]);
+    for (int i = 0; ev && i < 2 * nk + 2; i++) be->event_free(be, ev[i]);
+    free(t);
+    free(ev);
+    free(pass_us);
+    free(row);
+    return rc;
+}
+
 int main(int argc, char **argv) {
-    int iters = 200, warm = 20;
+    int iters = 200, warm = 20, prof_top = 0;
     int64_t batch = 64;
     const char *program = "bench/programs/lenet5_gpu.py";
     for (int i = 1; i < argc; i++) {
@@ -141,9 +385,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--program") && i + 1 < argc) program = argv[++i];
         else if (!strcmp(argv[i], "--cpu")) GPU = SP_CPU;
-        else {
+        else if (!strcmp(argv[i], "--profile")) {
+            prof_top = 15;
+            if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') prof_top = atoi(argv[++i]);
+        } else {
             fprintf(stderr, "usage: bench_gpu_step [--iters N] [--warm N] [--batch N] [--program FILE] "
-                            "[--cpu]\n");
+                            "[--cpu] [--profile [TOP]]\n");
             return 2;
         }
     }
@@ -234,6 +481,12 @@ int main(int argc, char **argv) {
     sp_tensor_release(hl);
     printf("gpu_step same_bits=%d loss=%.6f speedup=%.2f\n", same, lv, best[0] / best[1]);
     rc = same && (gs.captures == 1 || GPU.type == SP_DEVICE_CPU) ? 0 : 1;
+    if (prof_top > 0) {
+        sp_exec_set_capture(SP_EXEC_CAPTURE_OFF); /* the profile launches kernels itself */
+        for (int i = 0; i < NPARAM; i++) args[i] = w[i];
+        if (profile(l, args, prof_top) != 0) rc = 1;
+        sp_exec_set_capture(SP_EXEC_CAPTURE_ON);
+    }
     goto done;
 fail:
     printf("gpu_step error=\"%s\"\n", sp_last_error());

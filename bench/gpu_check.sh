@@ -9,6 +9,11 @@
 # 2. builds Spore with the CUDA backend from scratch, warnings as errors;
 # 3. runs `spore run-check`, the C tests and the GPU parity tests (tests/py/test_ops_gpu.py: every primitive and dtype on
 #    the GPU against the numpy references, exact CPU/GPU parity checks);
+#    Then device placement (helper DEVICE): the program corpus with cuda:0
+#    as the default device (tests/py/test_programs_gpu.py: `spore run
+#    --device cuda`, VM and --compile) and the Python package with
+#    set_context(device_target="GPU") (tests/py/package/test_gpu_context.py,
+#    the extension built here for $PY, staged as tools/pydev.sh does);
 # 4. runs the benchmarks beside PyTorch: bench/gpu_kernels.py (the fused
 #    softmax/cross-entropy/norm kernels and transpose at RESULTS.md's
 #    shapes; their fast-path tests, tests/py/test_cuda_nn_fast.py, run in
@@ -74,6 +79,25 @@ if [ $fail = 0 ]; then
   $PY -m pytest -q -p no:cacheprovider tests/py/test_ops_gpu.py tests/py/test_cuda_fast_paths.py \
     tests/py/test_cuda_nn_fast.py -k "not test_primitive_gpu" 2>&1 | tee "$OUTDIR/test_ops_gpu.log" | tail -30
   [ "${PIPESTATUS[0]}" = 0 ] || fail=1
+  step "device placement: the program corpus on the GPU (spore run --device cuda)"
+  SPORE_BIN=$PWD/$BUILD/spore timeout 900 $PY -m pytest -q -p no:cacheprovider -rs tests/py/test_programs_gpu.py \
+    2>&1 | tee "$OUTDIR/test_programs_gpu.log" | tail -25
+  [ "${PIPESTATUS[0]}" = 0 ] && echo "corpus on the GPU: PASS" || { echo "corpus on the GPU: FAIL"; fail=1; }
+  step "device placement: the Python package on the GPU (set_context(device_target='GPU'))"
+  pystage=$PWD/$BUILD/pystage
+  if { cmake -S . -B "$BUILD" -DSPORE_PYTHON=ON -DPython_EXECUTABLE="$(command -v $PY)" >/dev/null &&
+       cmake --build "$BUILD" -j"$JOBS" --target spore_python; } >"$OUTDIR/package_build.log" 2>&1; then
+    mkdir -p "$pystage/spore"
+    for f in python/spore/*; do [ "$f" = python/spore/_C ] || ln -sfn "$(realpath "$f")" "$pystage/spore/"; done
+    for f in "$BUILD"/_C*.so; do ln -sfn "$(realpath "$f")" "$pystage/spore/"; done
+    PYTHONPATH=$pystage${PYTHONPATH:+:$PYTHONPATH} timeout 600 $PY -m pytest -q -p no:cacheprovider -rs \
+      tests/py/package/test_gpu_context.py 2>&1 | tee "$OUTDIR/test_gpu_context.log" | tail -25
+    [ "${PIPESTATUS[0]}" = 0 ] && echo "package on the GPU: PASS" || { echo "package on the GPU: FAIL"; fail=1; }
+  else
+    tail -20 "$OUTDIR/package_build.log"
+    echo "package on the GPU: FAIL (the extension did not build; python3-dev missing?)"
+    fail=1
+  fi
   step "gpu_kernels (softmax, cross-entropy, layer/batch norm, transpose: Spore vs PyTorch)"
   timeout 240 $PY bench/gpu_kernels.py "$BUILD" --no-check 2>&1 | tee "$OUTDIR/gpu_kernels.log"
   step "bench_gpu_ops (Spore vs PyTorch)"

@@ -17,6 +17,11 @@
  * VM; `ir --stage NAME` prints the IR after that stage of the compiler
  * (--time: the wall time of each stage on stderr; --args "f32[2,3], 3":
  * the entry's argument signature, tensors by dtype and shape).
+ * `run --device cpu|cuda[:N]` makes that the default device
+ * (sp_set_default_device) before anything runs, so the program's tensors
+ * -- literals, zeros/ones/rand, everything made without a tensor input --
+ * live there, as MindSpore's set_context(device_target="GPU") does; a GPU
+ * that is not there fails the run (status 1) with the library's reason.
  * Every failure prints the library's error message (for program errors:
  * file:line:col, the source line and a caret) and exits non-zero; nothing
  * here aborts.
@@ -39,8 +44,10 @@ static void usage(FILE *f) {
             "usage: spore <command> [args]\n"
             "commands:\n"
             "  run FILE.py [--entry main] [--threads N] [--passes LIST] [--compile]\n"
+            "              [--device cpu|cuda[:N]]\n"
             "              compile FILE.py and run its entry function; print what it returns\n"
             "              --compile: through the graph compiler (specialize, optimize)\n"
+            "              --device: where the program's tensors are made (default cpu)\n"
             "  ir FILE.py|FILE.ir [--entry main] [--roundtrip] [--passes LIST]\n"
             "              print the IR of FILE.py (--roundtrip: print, parse, print, compare)\n"
             "              --passes a,b,c: optimize first (inline, beta, switch_const, dce, ...)\n"
@@ -122,6 +129,8 @@ typedef struct cli_opts {
     const char *lower; /* ir --lower SIG (helper LOWER) */
     const char *stage, *args; /* ir --stage NAME --args SIG (the graph compiler) */
     int compile, time;        /* run --compile; ir --time */
+    int has_device;           /* run --device NAME */
+    sp_device device;
 } cli_opts;
 
 static int parse_opts(int argc, char **argv, int allow_roundtrip, cli_opts *o) {
@@ -151,6 +160,13 @@ static int parse_opts(int argc, char **argv, int allow_roundtrip, cli_opts *o) {
             o->roundtrip = 1;
         } else if (!allow_roundtrip && !strcmp(a, "--compile")) {
             o->compile = 1;
+        } else if (!allow_roundtrip && ((!strcmp(a, "--device") && i + 1 < argc) || !strncmp(a, "--device=", 9))) {
+            const char *v = a[8] == '=' ? a + 9 : argv[++i];
+            if (sp_device_parse(v, &o->device) != SP_OK) {
+                fprintf(stderr, "spore %s: --device: %s\n", argv[1], sp_last_error());
+                return 2;
+            }
+            o->has_device = 1;
         } else if (allow_roundtrip && !strcmp(a, "--stage") && i + 1 < argc) {
             o->stage = argv[++i];
         } else if (allow_roundtrip && !strncmp(a, "--stage=", 8)) {
@@ -239,6 +255,7 @@ static int cmd_run(int argc, char **argv) {
     int rc = parse_opts(argc, argv, 0, &o);
     if (rc) return rc;
     if (o.threads && sp_set_num_threads(o.threads) != SP_OK) return fail();
+    if (o.has_device && sp_set_default_device(o.device) != SP_OK) return fail();
     sp_module *m = load_module(&o);
     if (!m) return fail();
     sp_value *v = NULL;

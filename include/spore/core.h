@@ -123,6 +123,31 @@ typedef struct sp_device {
 #define SP_CPU ((sp_device){SP_DEVICE_CPU, 0})
 #define SP_META ((sp_device){SP_DEVICE_META, 0})
 
+/* The default device: where a tensor goes when its maker names no device
+ * and has no tensor input to follow -- primitives without inputs (zeros,
+ * ones, full, arange, the random draws), tensors made from literals, lists
+ * and numpy arrays (spore.tensor, Tensor(...)), the API's creation
+ * functions.  MindSpore's set_context(device_target=...) and `spore run
+ * --device` set it.  Process-wide (one atomic word, as MindSpore's context
+ * is), the CPU at start.  A 0-d tensor made from a Python scalar stays on
+ * the CPU whatever the default: primitives read it beside tensors of any
+ * one device (see sp_op_call in spore/ops.h).  Cannot fail. */
+sp_device sp_default_device(void);
+/* Sets the default device.  The CPU always works; a CUDA device must be
+ * there: the CUDA backend is loaded (libspore_cuda.so, a few hundred ms the
+ * first time) and asked, and a missing one is SP_ERR_DEVICE with the
+ * library's reason ("no CUDA backend: ...").  Spore drives one GPU, cuda:0;
+ * another index is SP_ERR_DEVICE too.  SP_DEVICE_META or an unknown type is
+ * SP_ERR_ARG.  On any error the default is unchanged. */
+sp_status sp_set_default_device(sp_device dev);
+/* Parses "cpu", "cuda", "cuda:N", "gpu", "gpu:N" (any case; "GPU" is
+ * MindSpore's device_target) into *out.  Checks the text only, not that the
+ * device is there.  SP_ERR_ARG naming the text otherwise. */
+sp_status sp_device_parse(const char *s, sp_device *out);
+/* Writes "cpu", "cuda:0" or "meta" into buf (always NUL-terminated);
+ * returns buf. */
+char *sp_device_str(sp_device dev, char *buf, size_t n);
+
 /* ---- buffers ------------------------------------------------------------ */
 
 /* A ref-counted block of device memory.  CPU buffers come from a 64-byte

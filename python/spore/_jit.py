@@ -179,7 +179,31 @@ def call(value_fn, cache, args, kwargs):
     if hit is None or hit[0] != _generation[0]:
         hit = (_generation[0],) + lift(value_fn(), len(args))
         cache[key] = hit
+    dev = _C.default_device()
+    if dev != "cpu":
+        args, hit = _on_device(dev, args, hit, value_fn, cache, key)
     return hit[1](*args, *hit[2])
+
+
+def _on_device(dev, args, hit, value_fn, cache, key):
+    """(args, hit) for a call while a GPU is the default device (helper
+    DEVICE): CPU tensor arguments go to the GPU (MindSpore moves host inputs
+    to the device), and Parameters still on the CPU (made before
+    set_context(device_target="GPU")) move there in place -- the same
+    Python objects, new storage -- after which the graphs that captured the
+    old storage are compiled and lifted again."""
+    from spore.nn.cell import _generation
+    moved = tuple(a._to_device("GPU") if isinstance(a, _C.TensorBase) and a.device == "CPU" and
+                  not hasattr(a, "requires_grad") else a for a in args)
+    stale = [p for p in hit[2] if p.device == "CPU"]
+    stale += [a for a in args if isinstance(a, _C.TensorBase) and a.device == "CPU" and hasattr(a, "requires_grad")]
+    if stale:
+        for p in stale:
+            p._migrate(dev)
+        _generation[0] += 1
+        hit = (_generation[0],) + lift(value_fn(), len(args))
+        cache[key] = hit
+    return moved, hit
 
 
 def compile_function(fn, owner=None):

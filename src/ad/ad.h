@@ -79,6 +79,21 @@ sp_value *ad_grad_fn(const sp_value *fn, const sp_value *pos, const sp_value *we
 struct sp_attrs;
 void ad_record_op(int op, int n_in, sp_tensor *const *in, const struct sp_attrs *attrs, int n_out,
                   sp_tensor *const *out);
+/* The eager tape's sink (src/runtime/tape.c, DESIGN §1): while one is
+ * installed on this thread, every primitive call ad_record_op sees outside
+ * a j_primal recording goes to fn(ctx, op, ...) (arguments borrowed, as
+ * ad_record_op's).  A call that j_primal's own recorder takes instead
+ * (run-time J running inside the taped code) reaches fn with op == -1 and
+ * nothing else: the tape cannot see that work.  Installing returns the
+ * previous pair through prev_fn/prev_ctx (may be NULL).  Cannot fail. */
+typedef void (*ad_tape_fn)(void *ctx, int op, int n_in, sp_tensor *const *in, const struct sp_attrs *attrs,
+                           int n_out, sp_tensor *const *out);
+void ad_tape_set(ad_tape_fn fn, void *ctx, ad_tape_fn *prev_fn, void **prev_ctx);
+/* Nonzero while primitive calls on this thread go to a tape sink (one is
+ * installed and no j_primal recording is active): the views that stand
+ * for a primitive (basic indexing) are then noted as primitives too.
+ * Cannot fail. */
+int ad_tape_recording(void);
 /* Notes that float value v was turned into tensor t (rt_as_tensor), so
  * that j_primal can route the gradient of t, a primitive's input, to the
  * float argument v (no-op when not recording). */

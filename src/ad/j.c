@@ -25,6 +25,10 @@
  * Every bprop returns (env, d_arg1, ..., d_argn), one entry per argument
  * of the call (keywords included), None for no gradient.  A primitive
  * with no rule is an error naming it when its bprop would be built.
+ *
+ * The same hook feeds the eager tape (src/runtime/tape.c): outside a
+ * j_primal recording, ad_record_op hands each call to the tape's sink;
+ * inside one, it tells the sink that work it cannot see is running.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +52,17 @@ typedef struct recorder {
 } recorder;
 
 static _Thread_local recorder *tls_rec;
+static _Thread_local ad_tape_fn tls_tape_fn; /* the eager tape's sink, or NULL */
+static _Thread_local void *tls_tape_ctx;
+
+void ad_tape_set(ad_tape_fn fn, void *ctx, ad_tape_fn *prev_fn, void **prev_ctx) {
+    if (prev_fn) *prev_fn = tls_tape_fn;
+    if (prev_ctx) *prev_ctx = tls_tape_ctx;
+    tls_tape_fn = fn;
+    tls_tape_ctx = fn ? ctx : NULL;
+}
+
+int ad_tape_recording(void) { return tls_tape_fn && !tls_rec; }
 
 static sp_value *tensor_tuple(int n, sp_tensor *const *t) {
     sp_value *items[SP_MAX_INPUTS] = {0};
@@ -100,7 +115,12 @@ static sp_value *attrs_keywords(const sp_attrs *a) {
 void ad_record_op(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs, int n_out,
                   sp_tensor *const *out) {
     recorder *r = tls_rec;
-    if (!r || r->failed) return;
+    if (!r) {
+        if (tls_tape_fn) tls_tape_fn(tls_tape_ctx, op, n_in, in, attrs, n_out, out);
+        return;
+    }
+    if (tls_tape_fn) tls_tape_fn(tls_tape_ctx, -1, 0, NULL, NULL, 0, NULL); /* work the tape cannot see */
+    if (r->failed) return;
     if (n_in == 1 && n_out == 1 && in[0] == out[0]) return; /* a no-op (cast to the same dtype) */
     if (r->n == r->cap) {
         int cap = r->cap ? r->cap * 2 : 8;
@@ -781,14 +801,36 @@ static sp_value *tuple_part(const sp_value *t, int64_t k, int head) {
 
 static sp_value *getitem_grad(const sp_value *x, const sp_value *index, const sp_value *d) {
     if (is_none(d)) return none();
+    /* the scatter is the core's copy, a CPU routine: a gradient of a GPU
+     * tensor is scattered on the host and moved back */
+    sp_device dev = SP_CPU;
+    sp_value *hx = NULL;
+    if (x->kind == SP_V_TENSOR && x->u.tensor->buf->device.type != SP_DEVICE_CPU && !rt_meta_mode(x->u.tensor)) {
+        dev = x->u.tensor->buf->device;
+        if (!(hx = rt_wrap(rt_host(x->u.tensor)))) return NULL;
+        x = hx;
+    }
     sp_value *z = zeros_like(x);
+    sp_value_release(hx);
     if (!z) return NULL;
     sp_value *view = rt_getitem(z, index);
     sp_tensor *src = view ? rt_as_tensor(d, view->kind == SP_V_TENSOR ? (int)view->u.tensor->dtype : -1, "getitem") : NULL;
+    if (src && src->buf->device.type != SP_DEVICE_CPU && !rt_meta_mode(src)) {
+        sp_tensor *h = rt_host(src);
+        sp_tensor_release(src);
+        src = h;
+    }
     sp_status st = src && view->kind == SP_V_TENSOR ? sp_tensor_copy_into(view->u.tensor, src) : SP_ERR_INTERNAL;
     if (src && view->kind != SP_V_TENSOR) sp_error(SP_ERR_INTERNAL, "getitem_grad: indexing gave a %s", sp_value_kind_name(view));
     sp_tensor_release(src);
     sp_value_release(view);
+    if (st == SP_OK && dev.type != SP_DEVICE_CPU) {
+        sp_tensor *m = NULL;
+        st = sp_tensor_to(z->u.tensor, dev, &m);
+        sp_value_release(z);
+        z = st == SP_OK ? rt_wrap(m) : NULL;
+        if (!z) return NULL;
+    }
     if (st != SP_OK) {
         sp_value_release(z);
         return NULL;
@@ -806,10 +848,18 @@ static sp_value *sens_of(const sp_value *out) {
             return NULL;
         }
         if (rt_meta_mode(t)) return fill_prim(SP_OP_ONES, t);
-        sp_tensor *o = sp_tensor_zeros(t->dtype, t->ndim, t->shape, t->buf ? t->buf->device : SP_CPU);
+        /* filled on the host (the core's fill is for the CPU), then moved
+         * to t's device */
+        sp_tensor *o = sp_tensor_new(t->dtype, t->ndim, t->shape, SP_CPU);
         if (o && sp_tensor_fill(o, 1.0) != SP_OK) {
             sp_tensor_release(o);
             o = NULL;
+        }
+        if (o && t->buf->device.type != SP_DEVICE_CPU) {
+            sp_tensor *m = NULL;
+            sp_status st = sp_tensor_to(o, t->buf->device, &m);
+            sp_tensor_release(o);
+            o = st == SP_OK ? m : NULL;
         }
         return rt_wrap(o);
     }

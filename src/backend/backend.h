@@ -86,6 +86,21 @@ typedef struct sp_backend {
     /* Frees a graph and what it reserved (work still queued finishes first).
      * NULL is fine. */
     void (*graph_free)(struct sp_backend *be, void *graph);
+
+    /* ---- timing events (optional: NULL where a backend has none; added
+     * for bench_gpu_step --profile) ----
+     * An event marks a point in the backend's stream order; the time
+     * between two recorded events is the device's time between them, not
+     * the host's.  event_new: a new event, or NULL + error.  event_record:
+     * records ev after all work this thread has queued (on a capturing
+     * thread it fails: events are not recorded into graphs here).
+     * event_elapsed: waits until `end` has happened and sets *ms to the
+     * time from `start` to `end`; an error when either was never recorded.
+     * event_free: NULL is fine. */
+    void *(*event_new)(struct sp_backend *be);
+    sp_status (*event_record)(struct sp_backend *be, void *ev);
+    sp_status (*event_elapsed)(struct sp_backend *be, void *start, void *end, double *ms);
+    void (*event_free)(struct sp_backend *be, void *ev);
 } sp_backend;
 
 /* The backend for a device type, or NULL (and an error naming the device)

@@ -101,19 +101,6 @@ static int is_const(const sp_abstract *a) { return a && a->kind == SP_ABS_CONST;
 
 static int truth_of(const sp_abstract *a) { return is_const(a) ? sp_value_truth(a->value) : -1; }
 
-/* The keyword name of an argument abstract (its value in *value), or NULL. */
-static const char *kw_of(spec *s, const sp_abstract *a, sp_abstract **value) {
-    if (a->kind == SP_ABS_KEYWORD) {
-        *value = a->items[0];
-        return a->name;
-    }
-    if (a->kind == SP_ABS_CONST && a->value->kind == SP_V_KEYWORD) {
-        *value = sp_abs_const(s->m, a->value->u.kw.value);
-        return a->value->u.kw.name;
-    }
-    return NULL;
-}
-
 /* Binds API arguments to names as api.c does: 1, or 0 when it would fail
  * (an unknown keyword, an argument given twice, too many). */
 static int bind(spec *s, const leaf_arg *args, int na, const char *const *names, int nn, sp_abstract **out) {
@@ -121,7 +108,7 @@ static int bind(spec *s, const leaf_arg *args, int na, const char *const *names,
     int p = 0;
     for (int i = 0; i < na; i++) {
         sp_abstract *v = NULL;
-        const char *kw = kw_of(s, args[i].abs, &v);
+        const char *kw = spec_kw_of(s, args[i].abs, &v);
         int k = -1;
         if (!kw) {
             k = p++;
@@ -485,7 +472,7 @@ static sp_status expand(spec *s, spec_ctx *c, sp_node *n, sp_abstract *const *it
     if (ni < 0 || ni > GRAD_MAX_ARGS) return SP_OK;
     for (int i = 0; i < na; i++) {
         sp_abstract *v;
-        if (kw_of(s, args[i].abs, &v)) return SP_OK; /* the API's error, at run time */
+        if (spec_kw_of(s, args[i].abs, &v)) return SP_OK; /* the API's error, at run time */
     }
     sp_status st;
     if (is_grad_fn(fa)) { /* grad of a gradient function: expand that one first */
@@ -512,7 +499,7 @@ static sp_status expand(spec *s, spec_ctx *c, sp_node *n, sp_abstract *const *it
         ua[i] = (leaf_arg){unfold_floats(s, args[i].abs, 0), args[i].node};
         if (!ua[i].abs) st = nomem();
     }
-    if (!st && (st = spec_call_graph(s, c, n, f, fa->scope, ni, ua, c->certain, &k)) == SP_OK && k && k->done &&
+    if (!st && (st = spec_call_graph(s, c, n, f, fa->scope, ni, ua, c->certain, 0, &k)) == SP_OK && k && k->done &&
         !k->busy && !k->dead) {
         sp_graph *h = NULL;
         st = build(s, k, n, pa->value, aux, wv, sens, w, ex, &h);

@@ -22,6 +22,11 @@
  * tensor (made on first use) and `abs_node` says which clone node last
  * carried it; a use checks that the node is visible (its graph encloses
  * the graph being built) before relying on it.
+ *
+ * Files: specialize.c (contexts, graph calls, switches, tuples, the fixed
+ * point), spec_args.c (a call's callee and arguments: partials,
+ * call_star's spread, binding), spec_leaf.c (leaf calls), spec_grad.c
+ * (gradient calls).
  */
 #ifndef SPORE_COMPILER_SPEC_INTERNAL_H
 #define SPORE_COMPILER_SPEC_INTERNAL_H
@@ -50,6 +55,7 @@ typedef struct spec_ctx {
     ir_map slots;            /* source node -> spec_slot* */
     sp_abstract *result;     /* the output's abstract (while busy: the guess) */
     int busy, recursed, done, dead, certain, impure, generic;
+    int packed;              /* SPEC_PACKED: the clone takes h's *args as one tuple */
     long serial;
     struct spec_ctx *next;   /* memo chain */
 } spec_ctx;
@@ -89,6 +95,21 @@ typedef struct leaf_arg {
     sp_node *node;
 } leaf_arg;
 
+/* A call's callee with partials flattened (spec_callee_unwrap): fn is the
+ * innermost function, args[0..n_bound) the partials' bound arguments,
+ * then the call's own (args[n_bound..na)).  fsrc is the source node whose
+ * value is the callee: the call's input 0, or call_star's function when
+ * star is set -- a call_star(f, t) with a static t, spread into f's call on
+ * t's items, whose nodes (clone nodes) args then hold (spec_args.c). */
+typedef struct spec_callee {
+    sp_abstract *fn;
+    int n_bound;
+    leaf_arg *args; /* malloc'd: the caller frees it */
+    int na;
+    sp_node *fsrc;
+    int star;
+} spec_callee;
+
 /* ---- specialize.c --------------------------------------------------------- */
 
 /* The slot of source node x (an input of a node of c's graph): own nodes,
@@ -121,21 +142,60 @@ void spec_note(spec *s, sp_abstract *a, sp_node *node);
 int spec_scope_visible(const spec_ctx *c, const void *scope);
 /* Calls graph h over scope on args as the VM binds them: *ctx_out the
  * context built (NULL after a binding error left to run time).  certain:
- * the call certainly runs (errors are reported now). */
+ * the call certainly runs (errors are reported now); flags: spec_enter's. */
 sp_status spec_call_graph(spec *s, spec_ctx *c, sp_node *n, sp_graph *h, spec_ctx *scope, int na, leaf_arg *args,
-                          int certain, spec_ctx **ctx_out);
+                          int certain, int flags, spec_ctx **ctx_out);
 /* Reports err (already set, without place) at n's source line when c is
  * certain to run, returning the status; otherwise clears it and returns
  * SP_OK (the error is left to run time). */
 sp_status spec_user_error(spec *s, spec_ctx *c, const sp_node *n);
 
+/* Flags of spec_enter.  SPEC_GENERIC: the clone for unknown parameters
+ * (the one a function value becomes).  SPEC_PACKED: a clone of a *args
+ * function whose last parameter is an ordinary one, the *args tuple
+ * itself: a direct call packs the extra arguments into a make_tuple, so
+ * the call is plain positional and the inliner can open it (a clone of
+ * its own: run-time values of the function keep the VM's convention). */
+enum { SPEC_GENERIC = 1, SPEC_PACKED = 2 };
+
 /* The context of h over scope for parameter abstracts params (bound,
  * widened here when h has too many clones), found in the memo or made and
- * built.  certain: the call certainly runs; generic: the clone for unknown
- * parameters.  NULL + error. */
-spec_ctx *spec_enter(spec *s, sp_graph *h, spec_ctx *scope, int n, sp_abstract **params, int certain, int generic);
+ * built.  certain: the call certainly runs; flags: SPEC_*.  NULL + error. */
+spec_ctx *spec_enter(spec *s, sp_graph *h, spec_ctx *scope, int n, sp_abstract **params, int certain, int flags);
 /* spec_enter with every parameter ANY: the clone a function value gets. */
 spec_ctx *spec_generic(spec *s, sp_graph *h, spec_ctx *scope);
+
+/* ---- spec_args.c ------------------------------------------------------------- */
+
+/* The keyword name of an argument abstract (its value in *value: a new
+ * abstract for a constant KEYWORD, NULL when out of memory), or NULL. */
+const char *spec_kw_of(spec *s, const sp_abstract *a, sp_abstract **value);
+/* Binds args to g's parameters as the VM does, filling
+ * params[0..g->n_params-1]; SP_OK, or an error with the VM's message (no
+ * place: the caller adds the call's). */
+sp_status spec_bind_abs(spec *s, const sp_graph *g, int n, const leaf_arg *args, sp_abstract **params);
+/* The callee and arguments of call n in c (see spec_callee), spreading a
+ * call_star over a static tuple.  SP_OK, or an error (ce->args NULL). */
+sp_status spec_callee_unwrap(spec *s, spec_ctx *c, sp_node *n, spec_callee *ce);
+/* Nonzero when no argument of ce is a keyword. */
+int spec_all_positional(spec *s, const spec_callee *ce);
+/* Gives ce's bound arguments (from partials) their clone nodes: the nodes
+ * visible in c that carry their abstracts, or constants.  1 done, 0 when
+ * one has none (no error), -1 out of memory. */
+int spec_bound_nodes(spec *s, spec_ctx *c, spec_callee *ce);
+/* Gives the call's own arguments of ce (after the bound ones) their clone
+ * nodes (a spread call_star's have them already).  0, or -1 + error. */
+int spec_call_nodes(spec *s, spec_ctx *c, sp_node *n, spec_callee *ce);
+/* The argument nodes of ce (all given: spec_bound_nodes, spec_call_nodes)
+ * bound to the parameters of g, a clone called directly at n, as the VM
+ * binds them: positionals, keywords by name, defaults; packed (a
+ * SPEC_PACKED clone): the extra positionals as one make_tuple.  Returns
+ * g->n_params with (*out)[1..] filled (slot 0 left for the callee; the
+ * caller frees *out); -1 without an error when the call is better left as
+ * its argument list (*args, a keyword it cannot place, already positional),
+ * -1 + error when out of memory (or packed and impossible). */
+int spec_bind_nodes(spec *s, spec_ctx *c, sp_node *n, const spec_callee *ce, const sp_graph *g, int packed,
+                    sp_node ***out);
 
 /* ---- spec_leaf.c ------------------------------------------------------------ */
 

@@ -363,6 +363,33 @@ static int repr_ok(const sp_value *fn) {
     }
 }
 
+/* Items of a tuple abstract (a TUPLE, or a constant tuple: new CONST
+ * abstracts in items, which holds at least n), or -1. */
+static int tuple_items(spec *s, sp_abstract *a, sp_abstract **items, int n) {
+    int m = a->kind == SP_ABS_TUPLE ? a->n : a->kind == SP_ABS_CONST && a->value->kind == SP_V_TUPLE ? a->value->u.seq.n : -1;
+    if (m < 0 || m > n) return -1;
+    for (int i = 0; i < m; i++)
+        if (!(items[i] = a->kind == SP_ABS_TUPLE ? a->items[i] : sp_abs_const(s->m, a->value->u.seq.items[i]))) return -1;
+    return m;
+}
+
+/* t1 + t2 and tuple(t) on tuples whose items have no value now (functions:
+ * what f(*args) builds when args holds one): the tuple of the items, which
+ * is all a later call_star needs (spec_args.c).  NULL when not that case. */
+static sp_abstract *tuple_struct(spec *s, const sp_value *fn, int na, const leaf_arg *args) {
+    if (fn->kind != SP_V_BUILTIN || !((fn->u.builtin == RT_B_ADD && na == 2) || (fn->u.builtin == RT_B_TUPLE && na == 1)))
+        return NULL;
+    enum { MAXN = 256 };
+    sp_abstract *items[2 * MAXN];
+    int m = 0;
+    for (int i = 0; i < na; i++) {
+        int k = tuple_items(s, args[i].abs, items + m, MAXN);
+        if (k < 0) return NULL;
+        m += k;
+    }
+    return sp_abs_seq(s->m, SP_ABS_TUPLE, m, items);
+}
+
 /* The abstract of a call whose value cannot be computed now. */
 static sp_abstract *unknown_result(spec *s, const sp_value *fn, int na, const leaf_arg *args) {
     for (int i = 0; i < na; i++)
@@ -634,7 +661,8 @@ sp_status spec_leaf(spec *s, spec_ctx *c, sp_node *n, const sp_value *fn, int na
         free(vals);
         if (sp_last_status() == SP_ERR_NOMEM) return SP_ERR_NOMEM;
         sp_clear_error();
-        out->abs = unknown_result(s, fn, na, args);
+        out->abs = tuple_struct(s, fn, na, args);
+        if (!out->abs) out->abs = unknown_result(s, fn, na, args);
         if (!out->abs) return nomem();
         return key ? keep_env(s, c, n, key, out) : keep(s, c, n, out);
     }
@@ -739,8 +767,7 @@ sp_status spec_leaf(spec *s, spec_ctx *c, sp_node *n, const sp_value *fn, int na
             sp_value_release(r);
             trace_free(&log);
             if (st) return st;
-            s->stats.n_replaced++;
-            s->stats.n_kept++;
+            s->stats.n_replaced++; /* replaced, not kept: each leaf call counts once */
             out->node = x;
             return SP_OK;
         }

@@ -52,7 +52,7 @@
  * signature, so each call site (and each parameter) gets fresh TENSOR
  * abstracts for what it returns (fresh()): a tensor's abstract names the
  * node carrying it when a later leaf's trace reads it.  A direct call binds
- * keywords and defaults to positional arguments (positional_args), the
+ * keywords and defaults to positional arguments (spec_positional_args), the
  * form the inliner opens.  A pure make_tuple/make_list is written lazily,
  * where the tuple itself is used (spec_slot.lazy): the front end's
  * tuple_getitem(make_tuple(x, @if_after), 1) threading then needs no
@@ -354,86 +354,18 @@ static spec_order *order_of(spec *s, sp_graph *g) {
     return o;
 }
 
-/* ---- binding arguments (as vm.c's bind_args, on abstracts) --------------------------- */
-
-/* The keyword name and value of an argument abstract, or NULL. */
-static const char *kw_of(spec *s, const sp_abstract *a, sp_abstract **value) {
-    if (a->kind == SP_ABS_KEYWORD) {
-        *value = a->items[0];
-        return a->name;
-    }
-    if (a->kind == SP_ABS_CONST && a->value->kind == SP_V_KEYWORD) {
-        *value = sp_abs_const(s->m, a->value->u.kw.value);
-        return a->value->u.kw.name;
-    }
-    return NULL;
-}
-
-/* Fills params[0..g->n_params-1]; SP_OK, or an error with the VM's message
- * (no place: the caller adds the call's). */
-static sp_status bind_abs(spec *s, const sp_graph *g, int n, const leaf_arg *args, sp_abstract **params) {
-    int np = g->n_params, nfixed = g->has_varargs ? np - 1 : np, npos = 0;
-    const char *name = g->name ? g->name : "<lambda>";
-    sp_abstract *v;
-    for (int i = 0; i < n; i++)
-        if (!kw_of(s, args[i].abs, &v)) npos++;
-    if (npos > nfixed && !g->has_varargs)
-        return sp_error(SP_ERR_TYPE, "%s() takes %d positional argument%s but %d %s given", name, nfixed,
-                        nfixed == 1 ? "" : "s", npos, npos == 1 ? "was" : "were");
-    sp_abstract **extra = malloc(sizeof *extra * (size_t)(n + 1));
-    if (!extra) return nomem();
-    for (int j = 0; j < np; j++) params[j] = NULL;
-    int k = 0, ne = 0;
-    sp_status st = SP_OK;
-    for (int i = 0; i < n && !st; i++) {
-        const char *kw = kw_of(s, args[i].abs, &v);
-        if (kw) {
-            int j;
-            for (j = 0; j < nfixed; j++)
-                if (g->param_names && g->param_names[j] && !strcmp(g->param_names[j], kw)) break;
-            if (j == nfixed)
-                st = sp_error(SP_ERR_TYPE, "%s() got an unexpected keyword argument '%s'", name, kw);
-            else if (params[j])
-                st = sp_error(SP_ERR_TYPE, "%s() got multiple values for argument '%s'", name, kw);
-            else if (!v)
-                st = nomem();
-            else
-                params[j] = v;
-        } else if (k < nfixed) {
-            params[k++] = args[i].abs;
-        } else {
-            extra[ne++] = args[i].abs;
-        }
-    }
-    if (!st && g->has_varargs && !(params[np - 1] = sp_abs_seq(s->m, SP_ABS_TUPLE, ne, extra))) st = nomem();
-    free(extra);
-    for (int j = 0; j < nfixed && !st; j++) {
-        if (params[j]) continue;
-        if (g->defaults && g->defaults[j]) {
-            if (!(params[j] = sp_abs_const(s->m, g->defaults[j]))) st = nomem();
-            continue;
-        }
-        int missing = 0;
-        for (int q = j; q < nfixed; q++)
-            if (!params[q] && !(g->defaults && g->defaults[q])) missing++;
-        const char *pn = g->param_names && g->param_names[j] ? g->param_names[j] : "?";
-        st = sp_error(SP_ERR_TYPE, "%s() missing %d required argument%s: '%s'", name, missing,
-                      missing == 1 ? "" : "s", pn);
-    }
-    return st;
-}
-
 /* ---- contexts --------------------------------------------------------------------------- */
 
-static uint64_t sig_hash(const sp_graph *h, const spec_ctx *scope, int n, sp_abstract *const *args) {
-    uint64_t x = mix((uint64_t)(uintptr_t)h, (uint64_t)(uintptr_t)scope);
+static uint64_t sig_hash(const sp_graph *h, const spec_ctx *scope, int n, sp_abstract *const *args, int packed) {
+    uint64_t x = mix((uint64_t)(uintptr_t)h, (uint64_t)(uintptr_t)scope + (uint64_t)packed);
     for (int i = 0; i < n; i++) x = mix(x, args[i]->hash);
     return x ? x : 1;
 }
 
-static spec_ctx *memo_find(spec *s, sp_graph *h, spec_ctx *scope, int n, sp_abstract *const *args, uint64_t hash) {
+static spec_ctx *memo_find(spec *s, sp_graph *h, spec_ctx *scope, int n, sp_abstract *const *args, int packed,
+                           uint64_t hash) {
     for (spec_ctx *c = ir_map_get(&s->memo, hash); c; c = c->next) {
-        if (c->dead || c->src != h || c->parent != scope || c->n_args != n) continue;
+        if (c->dead || c->src != h || c->parent != scope || c->n_args != n || c->packed != packed) continue;
         int i;
         for (i = 0; i < n; i++)
             if (!sp_abs_equal(c->args[i], args[i])) break;
@@ -515,7 +447,7 @@ static sp_status ctx_begin(spec *s, spec_ctx *c) {
     const char *name = clone_name(s, h, c->generic);
     c->clone = name ? ir_graph_new(s->m, name, c->parent ? c->parent->clone : NULL, h->loc) : NULL;
     if (!c->clone) return sp_last_status() ? sp_last_status() : nomem();
-    c->clone->has_varargs = h->has_varargs;
+    c->clone->has_varargs = h->has_varargs && !c->packed;
     for (int i = 0; i < h->n_params; i++) {
         sp_node *p = ir_param_new(c->clone, h->param_names ? h->param_names[i] : NULL, h->params[i]->loc);
         if (!p) return sp_last_status();
@@ -591,7 +523,8 @@ static sp_status ctx_run(spec *s, spec_ctx *c) {
 
 /* The context of h over scope for parameter abstracts params (bound),
  * found or made and built.  certain: the call certainly runs. */
-spec_ctx *spec_enter(spec *s, sp_graph *h, spec_ctx *scope, int n, sp_abstract **params, int certain, int generic) {
+spec_ctx *spec_enter(spec *s, sp_graph *h, spec_ctx *scope, int n, sp_abstract **params, int certain, int flags) {
+    int packed = (flags & SPEC_PACKED) && h->has_varargs;
     sp_abstract *small[16], **key = n <= 16 ? small : malloc(sizeof *key * (size_t)n);
     spec_ctx *c = NULL;
     if (!key) {
@@ -607,8 +540,8 @@ spec_ctx *spec_enter(spec *s, sp_graph *h, spec_ctx *scope, int n, sp_abstract *
         if (!key[i]) goto done;
         if (key[i] != params[i] && !sp_abs_equal(key[i], params[i])) s->stats.n_widened++;
     }
-    uint64_t hash = sig_hash(h, scope, n, key);
-    c = memo_find(s, h, scope, n, key, hash);
+    uint64_t hash = sig_hash(h, scope, n, key, packed);
+    c = memo_find(s, h, scope, n, key, packed, hash);
     if (c) goto done;
     if (s->depth >= SPEC_MAX_DEPTH) {
         sp_error(SP_ERR_UNSUPPORTED, "specialize: calls nested more than %d deep (at @%s)", SPEC_MAX_DEPTH,
@@ -638,7 +571,8 @@ spec_ctx *spec_enter(spec *s, sp_graph *h, spec_ctx *scope, int n, sp_abstract *
     memcpy(c->args, key, sizeof *key * (size_t)n);
     c->hash = hash;
     c->certain = certain;
-    c->generic = generic;
+    c->generic = (flags & SPEC_GENERIC) != 0;
+    c->packed = packed;
     c->serial = ++s->serial;
     s->ctxs[s->n_ctxs++] = c;
     c->next = ir_map_get(&s->memo, hash);
@@ -671,7 +605,7 @@ spec_ctx *spec_generic(spec *s, sp_graph *h, spec_ctx *scope) {
     int i;
     for (i = 0; i < h->n_params; i++)
         if (!(params[i] = sp_abs_any(s->m))) break;
-    if (i == h->n_params) c = spec_enter(s, h, scope, h->n_params, params, 0, 1);
+    if (i == h->n_params) c = spec_enter(s, h, scope, h->n_params, params, 0, SPEC_GENERIC);
     if (params != small) free(params);
     return c;
 }
@@ -702,18 +636,18 @@ static int has_custom_bprop(spec *s, const sp_graph *h) {
 }
 
 sp_status spec_call_graph(spec *s, spec_ctx *c, sp_node *n, sp_graph *h, spec_ctx *scope, int na,
-                            leaf_arg *args, int certain, spec_ctx **ctx_out) {
+                            leaf_arg *args, int certain, int flags, spec_ctx **ctx_out) {
     *ctx_out = NULL;
     sp_abstract *small[16], **params = h->n_params <= 16 ? small : malloc(sizeof *params * (size_t)h->n_params);
     if (!params) return nomem();
-    sp_status st = bind_abs(s, h, na, args, params);
+    sp_status st = spec_bind_abs(s, h, na, args, params);
     if (st) {
         if (params != small) free(params);
         spec_ctx tmp = *c;
         tmp.certain = certain;
         return spec_user_error(s, &tmp, n);
     }
-    spec_ctx *k = spec_enter(s, h, scope, h->n_params, params, certain, 0);
+    spec_ctx *k = spec_enter(s, h, scope, h->n_params, params, certain, flags);
     if (params != small) free(params);
     if (!k) return sp_last_status() ? sp_last_status() : nomem();
     *ctx_out = k;
@@ -767,137 +701,13 @@ static sp_abstract *ctx_result(spec *s, spec_ctx *k) {
     return r;
 }
 
-/* Flattens the callee abstract: partials' bound arguments go first. */
-typedef struct callee {
-    sp_abstract *fn;
-    int n_bound;
-    leaf_arg *args; /* bound + call arguments */
-    int na;
-} callee;
-
-static sp_status callee_unwrap(spec *s, spec_ctx *c, sp_node *n, callee *ce) {
-    sp_abstract *fn = spec_lookup(s, c, n->inputs[0]) ? spec_lookup(s, c, n->inputs[0])->abs : NULL;
-    if (!fn) return sp_last_status();
-    int n_bound = 0, cap = n->n_inputs + 8;
-    leaf_arg *bound = malloc(sizeof *bound * (size_t)cap);
-    if (!bound) return nomem();
-    /* collect bound arguments outermost last: partial(partial(f, a), b)(c) = f(a, b, c) */
-    for (int guard = 0; guard < 64; guard++) {
-        int m = 0;
-        leaf_arg tmp[64];
-        if (fn->kind == SP_ABS_PARTIAL) {
-            for (int i = 0; i < fn->n && m < 64; i++) tmp[m++] = (leaf_arg){fn->items[i], NULL};
-            fn = fn->fn;
-        } else if (fn->kind == SP_ABS_CONST && fn->value->kind == SP_V_PARTIAL) {
-            sp_value *p = fn->value;
-            for (int i = 0; i < p->u.partial.n && m < 64; i++) {
-                sp_abstract *a = sp_abs_const(s->m, p->u.partial.args[i]);
-                if (!a) {
-                    free(bound);
-                    return nomem();
-                }
-                tmp[m++] = (leaf_arg){a, NULL};
-            }
-            fn = sp_abs_const(s->m, p->u.partial.fn);
-            if (!fn) {
-                free(bound);
-                return nomem();
-            }
-        } else {
-            break;
-        }
-        if (n_bound + m + n->n_inputs > cap) {
-            cap = (n_bound + m + n->n_inputs) * 2;
-            leaf_arg *b2 = realloc(bound, sizeof *b2 * (size_t)cap);
-            if (!b2) {
-                free(bound);
-                return nomem();
-            }
-            bound = b2;
-        }
-        memmove(bound + m, bound, sizeof *bound * (size_t)n_bound);
-        memcpy(bound, tmp, sizeof *tmp * (size_t)m);
-        n_bound += m;
-    }
-    for (int i = 1; i < n->n_inputs; i++) {
-        spec_slot *sl = spec_lookup(s, c, n->inputs[i]);
-        if (!sl) {
-            free(bound);
-            return sp_last_status();
-        }
-        bound[n_bound + i - 1] = (leaf_arg){sl->abs, sl->node};
-    }
-    ce->fn = fn;
-    ce->n_bound = n_bound;
-    ce->args = bound;
-    ce->na = n_bound + n->n_inputs - 1;
-    return SP_OK;
-}
-
-/* The arguments of call n of graph g (no partial), bound to g's
- * parameters as the VM binds them: keywords to their parameters, missing
- * ones to their defaults.  Returns the count (g->n_params) with (*out)[1..]
- * filled (slot 0 left for the callee), or -1 (no error) when the call is
- * better left as written: *args, an unknown keyword or value, a binding
- * error. */
-static int positional_args(spec *s, spec_ctx *c, sp_node *n, const sp_graph *g, sp_node ***out) {
-    *out = NULL;
-    int np = g->n_params, p = 0, has_kw = 0;
-    if (g->has_varargs) return -1;
-    for (int i = 1; i < n->n_inputs; i++) {
-        const sp_node *x = n->inputs[i];
-        if ((x->kind == SP_NODE_CONST && x->value->kind == SP_V_KEYWORD) || pass_is_call(x, PB_MAKE_KEYWORD))
-            has_kw = 1;
-    }
-    if (!has_kw && n->n_inputs - 1 == np) return -1; /* as written already */
-    sp_node **in = calloc((size_t)np + 1, sizeof *in);
-    if (!in) return -1;
-    int ok = 1;
-    for (int i = 1; i < n->n_inputs && ok; i++) {
-        sp_node *x = n->inputs[i], *v = NULL;
-        const char *kw = NULL;
-        if (x->kind == SP_NODE_CONST && x->value->kind == SP_V_KEYWORD) {
-            kw = x->value->u.kw.name;
-            v = spec_const(s, c, x->value->u.kw.value, x->loc);
-        } else if (pass_is_call(x, PB_MAKE_KEYWORD) && x->n_inputs == 3) {
-            spec_slot *nm = spec_lookup(s, c, x->inputs[1]);
-            if (!nm || nm->abs->kind != SP_ABS_CONST || nm->abs->value->kind != SP_V_STR) ok = 0;
-            else kw = nm->abs->value->u.str.s, v = spec_input(s, c, x->inputs[2]);
-        } else {
-            v = spec_input(s, c, x);
-        }
-        if (!v) {
-            ok = 0;
-            break;
-        }
-        int j = -1;
-        if (!kw) j = p++;
-        else
-            for (int q = 0; q < np; q++)
-                if (g->param_names && g->param_names[q] && !strcmp(g->param_names[q], kw)) j = q;
-        if (j < 0 || j >= np || in[j + 1]) ok = 0;
-        else in[j + 1] = v;
-    }
-    for (int j = 0; j < np && ok; j++)
-        if (!in[j + 1]) {
-            if (!g->defaults || !g->defaults[j] || !(in[j + 1] = spec_const(s, c, g->defaults[j], n->loc))) ok = 0;
-        }
-    if (!ok) {
-        free(in);
-        if (sp_last_status() != SP_ERR_NOMEM) sp_clear_error();
-        return -1;
-    }
-    *out = in;
-    return np;
-}
-
 /* Materializes call arguments that are folded (leaf args need nodes only
  * when a replacement reads them: spec_leaf looks them up lazily). */
 static sp_status spec_call(spec *s, spec_ctx *c, sp_node *n, spec_slot *out) {
-    callee ce = {0};
-    sp_status st = callee_unwrap(s, c, n, &ce);
+    spec_callee ce;
+    sp_status st = spec_callee_unwrap(s, c, n, &ce);
     if (st) return st;
-    spec_slot *fs = spec_lookup(s, c, n->inputs[0]);
+    spec_slot *fs = spec_lookup(s, c, ce.fsrc);
     sp_abstract *fn = ce.fn;
     int carries = any_carries(s, c, n);
     out->pure = 0;
@@ -934,8 +744,24 @@ static sp_status spec_call(spec *s, spec_ctx *c, sp_node *n, spec_slot *out) {
     }
     if (fn->kind == SP_ABS_FUNC) {
         spec_ctx *k = NULL;
-        st = spec_call_graph(s, c, n, fn->graph, fn->scope, ce.na, ce.args, c->certain, &k);
-        free(ce.args);
+        /* a constant callee when its scope is visible, nothing rides on the
+         * callee node and a partial's bound arguments have nodes here; a
+         * function with a user backward rule is called as its generic clone
+         * (the graph grad finds the rule beside), never through a partial */
+        int custom = has_custom_bprop(s, fn->graph), direct = !fn->foreign && spec_scope_visible(c, fn->scope);
+        if (direct && ce.n_bound > 0) {
+            int r = custom ? 0 : spec_bound_nodes(s, c, &ce);
+            if (r < 0) {
+                free(ce.args);
+                return sp_last_status() ? sp_last_status() : nomem();
+            }
+            direct = r;
+        }
+        /* a direct call of a *args function passes its extra arguments as
+         * one tuple to a clone of its own (SPEC_PACKED), which inlines */
+        int pack = direct && fn->graph->has_varargs && !custom && spec_all_positional(s, &ce);
+        st = spec_call_graph(s, c, n, fn->graph, fn->scope, ce.na, ce.args, c->certain, pack ? SPEC_PACKED : 0, &k);
+        if (st || !k) free(ce.args);
         if (st) return st;
         if (!k) { /* a binding error left to run time */
             out->abs = sp_abs_any(s->m);
@@ -944,50 +770,56 @@ static sp_status spec_call(spec *s, spec_ctx *c, sp_node *n, spec_slot *out) {
         }
         sp_abstract *r = ctx_result(s, k);
         if (r) r = fresh(s, r, 0);
-        if (!r) return nomem();
+        if (!r) {
+            free(ce.args);
+            return nomem();
+        }
         if (ce.n_bound > 0 || fn->foreign || !spec_scope_visible(c, fn->scope)) spec_guess_check(s, fn->graph, fn->scope, k);
         int pure = !k->busy && !k->impure;
         out->abs = r;
         out->pure = pure;
         if (pure && !carries && spec_foldable(c, r)) {
+            free(ce.args);
             s->stats.n_folded++;
             return SP_OK; /* folded: the callee need not run */
         }
         if (!pure) c->impure = 1;
-        /* a constant callee when its scope is visible and nothing rides on
-         * the callee node; a function with a user backward rule is called
-         * as its generic clone, the graph grad finds the rule beside */
-        int direct = ce.n_bound == 0 && !fn->foreign && spec_scope_visible(c, fn->scope);
-        if (direct && has_custom_bprop(s, fn->graph)) {
-            k = spec_generic(s, fn->graph, NULL);
-            if (!k) return sp_last_status() ? sp_last_status() : nomem();
+        if (direct && custom && !(k = spec_generic(s, fn->graph, NULL))) {
+            free(ce.args);
+            return sp_last_status() ? sp_last_status() : nomem();
         }
-        sp_node *small[16], **in = n->n_inputs <= 16 ? small : malloc(sizeof *in * (size_t)n->n_inputs);
-        if (!in) return nomem();
-        sp_node *x = NULL;
-        int i = 0;
+        /* a direct call gets every argument (bound ones included), bound to
+         * the clone's parameters when it can be; a call through the callee
+         * value gets the call's own (the source's, or the spread items) */
+        int first = direct ? 0 : ce.n_bound, nargs = ce.na - first;
+        sp_node *small[16], **in = nargs < 16 ? small : malloc(sizeof *in * (size_t)(nargs + 1));
+        sp_node *x = NULL, **pos = NULL;
+        int npos = -1;
+        if (!in || spec_call_nodes(s, c, n, &ce) < 0) {
+            if (in != small) free(in);
+            free(ce.args);
+            return sp_last_status() ? sp_last_status() : nomem();
+        }
         if (direct) {
             sp_value *gv = sp_value_graph(k->clone);
-            in[0] = gv ? ir_const_new(c->clone, gv, n->inputs[0]->loc) : NULL;
+            in[0] = gv ? ir_const_new(c->clone, gv, ce.fsrc->loc) : NULL;
             sp_value_release(gv);
             if (in[0]) in[0]->abs = fn;
         } else {
-            in[0] = spec_input(s, c, n->inputs[0]);
+            in[0] = spec_input(s, c, ce.fsrc);
         }
-        sp_node **pos = NULL;
-        int npos = direct && in[0] ? positional_args(s, c, n, k->clone, &pos) : -1;
+        if (direct && in[0]) npos = spec_bind_nodes(s, c, n, &ce, k->clone, k->packed, &pos);
         if (npos >= 0) { /* keywords and defaults bound: a plain call inline can open */
             pos[0] = in[0];
             x = spec_apply(s, c, npos + 1, pos, n->loc, r);
-            i = n->n_inputs;
-        } else if (in[0]) {
-            for (i = 1; i < n->n_inputs; i++)
-                if (!(in[i] = spec_input(s, c, n->inputs[i]))) break;
-            if (i == n->n_inputs) x = spec_apply(s, c, n->n_inputs, in, n->loc, r);
+        } else if (in[0] && !k->packed) {
+            for (int i = 0; i < nargs; i++) in[i + 1] = ce.args[first + i].node;
+            x = spec_apply(s, c, nargs + 1, in, n->loc, r);
         }
         free(pos);
         if (in != small) free(in);
-        if (!x) return sp_last_status();
+        free(ce.args);
+        if (!x) return sp_last_status() ? sp_last_status() : nomem();
         x->name = n->name ? ir_intern(s->m, n->name) : NULL;
         out->node = x;
         if (direct && fs->node && fs->carries) {
@@ -1019,7 +851,7 @@ static sp_status spec_call(spec *s, spec_ctx *c, sp_node *n, spec_slot *out) {
                 break;
             }
             spec_ctx *k = NULL;
-            st = spec_call_graph(s, c, n, f->graph, f->scope, ce.na, ce.args, 0, &k);
+            st = spec_call_graph(s, c, n, f->graph, f->scope, ce.na, ce.args, 0, 0, &k);
             if (st) break;
             if (!k) {
                 r = sp_abs_any(s->m);
@@ -1448,7 +1280,7 @@ static sp_module *specialize_run(sp_module *src, const char *entry, int n, sp_va
         la[i].node = NULL;
         if (!(la[i].abs = sp_abs_of_arg(s.m, args[i]))) st = nomem();
     }
-    if (!st) st = bind_abs(&s, g, n, la, params);
+    if (!st) st = spec_bind_abs(&s, g, n, la, params);
     spec_ctx *c = NULL;
     if (!st) {
         c = spec_enter(&s, g, NULL, g->n_params, params, 1, 0);

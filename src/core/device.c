@@ -6,10 +6,23 @@
  * backend load time and read on every device allocation; the writes use
  * release stores and the reads acquire loads on the alloc pointer, so a
  * thread that sees a registered alloc also sees its free and ctx.
+ *
+ * The default device (sp_default_device, spore/core.h) lives here too: one
+ * 64-bit word, type in the high half and index in the low, read with one
+ * relaxed atomic load on every creation that names no device, so a reader
+ * never sees a type from one setting and an index from another.  Setting a
+ * CUDA device has to ask whether the GPU is there, which only the backend
+ * layer knows: sp_set_default_device calls sp_cuda_available (public API,
+ * spore/ops.h, defined in src/backend/backend.c of the same library) -- the
+ * one call from core upwards, made only when a user asks for a GPU.
  */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/device.h"
+#include "spore/ops.h"
 
 typedef struct device_slot {
     sp_device_alloc_fn alloc;
@@ -98,4 +111,73 @@ sp_status sp_device_memset(sp_device dev, void *p, int byte, size_t nbytes) {
         return sp_error(SP_ERR_UNSUPPORTED, "memset on %s:%d: the device registered no memset",
                         sp_device_type_name(dev.type), dev.index);
     return fn(p, byte, nbytes, s->memset_ctx);
+}
+
+/* ---- the default device ------------------------------------------------------ */
+
+static uint64_t device_default_word; /* 0: cpu:0 (SP_DEVICE_CPU == 0) */
+
+static uint64_t device_pack(sp_device d) {
+    return ((uint64_t)(uint32_t)d.type << 32) | (uint32_t)d.index;
+}
+
+sp_device sp_default_device(void) {
+    uint64_t w = __atomic_load_n(&device_default_word, __ATOMIC_RELAXED);
+    return (sp_device){(sp_device_type)(uint32_t)(w >> 32), (int)(uint32_t)w};
+}
+
+char *sp_device_str(sp_device dev, char *buf, size_t n) {
+    if (!buf || !n) return buf;
+    if (dev.type == SP_DEVICE_CPU) snprintf(buf, n, "cpu");
+    else if (dev.type == SP_DEVICE_META) snprintf(buf, n, "meta");
+    else if (dev.type == SP_DEVICE_CUDA) snprintf(buf, n, "cuda:%d", dev.index);
+    else snprintf(buf, n, "device(%d):%d", (int)dev.type, dev.index);
+    return buf;
+}
+
+sp_status sp_set_default_device(sp_device dev) {
+    char s[48];
+    if (dev.type == SP_DEVICE_CPU) dev.index = 0;
+    else if (dev.type != SP_DEVICE_CUDA)
+        return sp_error(SP_ERR_ARG, "set_default_device: %s is not a device tensors can be made on "
+                        "(cpu or cuda:0)", sp_device_str(dev, s, sizeof s));
+    else if (dev.index < 0)
+        return sp_error(SP_ERR_ARG, "set_default_device: bad device index %d", dev.index);
+    else if (!sp_cuda_available())
+        /* sp_cuda_available left the backend's reason in the error */
+        return sp_error(SP_ERR_DEVICE, "set_default_device: %s is not available: %s",
+                        sp_device_str(dev, s, sizeof s), sp_last_error());
+    else if (dev.index != 0)
+        return sp_error(SP_ERR_DEVICE, "set_default_device: %s: Spore drives one GPU, cuda:0",
+                        sp_device_str(dev, s, sizeof s));
+    __atomic_store_n(&device_default_word, device_pack(dev), __ATOMIC_RELAXED);
+    return SP_OK;
+}
+
+sp_status sp_device_parse(const char *s, sp_device *out) {
+    if (!s || !out) return sp_error(SP_ERR_ARG, "device_parse: NULL argument");
+    char low[16];
+    size_t n = strlen(s), i;
+    const char *colon = strchr(s, ':');
+    size_t head = colon ? (size_t)(colon - s) : n;
+    if (head >= sizeof low) goto bad;
+    for (i = 0; i < head; i++) low[i] = (char)tolower((unsigned char)s[i]);
+    low[head] = '\0';
+    sp_device d;
+    if (!strcmp(low, "cpu")) d = SP_CPU;
+    else if (!strcmp(low, "cuda") || !strcmp(low, "gpu")) d = (sp_device){SP_DEVICE_CUDA, 0};
+    else goto bad;
+    if (colon) {
+        char *end;
+        const char *num = colon + 1;
+        if (!isdigit((unsigned char)num[0])) goto bad;
+        long v = strtol(num, &end, 10);
+        if (*end || v > 1024) goto bad;
+        if (d.type == SP_DEVICE_CPU && v != 0) goto bad;
+        d.index = (int)v;
+    }
+    *out = d;
+    return SP_OK;
+bad:
+    return sp_error(SP_ERR_ARG, "unknown device '%s' (use cpu, cuda or cuda:N; GPU for cuda)", s);
 }

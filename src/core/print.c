@@ -27,11 +27,17 @@
  * through their own rounding, so they too print their own shortest digits.
  *
  * A 0-d tensor prints like numpy's scalar str(): "4.0", "1e-05", "True".
+ *
+ * A tensor on a GPU prints its values like any other: they are copied to
+ * the host first through sp_tensor_to (public API, spore/ops.h, defined by
+ * the backend layer of the same library: core cannot reach a device
+ * itself), as MindSpore and PyTorch print device tensors.
  */
 #include <stdlib.h>
 
 #include "core/device.h"
 #include "core/tensor_util.h"
+#include "spore/ops.h"
 
 /* ---- a growing string ------------------------------------------------------ */
 
@@ -490,9 +496,14 @@ char *sp_tensor_to_string(const sp_tensor *t) {
         return NULL;
     }
     if (t->buf->device.type != SP_DEVICE_CPU) {
-        sp_error(SP_ERR_UNSUPPORTED, "tensor_to_string: the tensor is on %s; copy it to the CPU",
-                 sp_device_type_name(t->buf->device.type));
-        return NULL;
+        sp_tensor *h = NULL;
+        /* sp_tensor_to only reads t */
+        if (sp_tensor_to((sp_tensor *)t, SP_CPU, &h) != SP_OK) return NULL;
+        char *s = h->buf->device.type == SP_DEVICE_CPU ? sp_tensor_to_string(h) : NULL;
+        if (!s && h->buf->device.type != SP_DEVICE_CPU)
+            sp_error(SP_ERR_INTERNAL, "tensor_to_string: the host copy is not on the CPU");
+        sp_tensor_release(h);
+        return s;
     }
     pr_str out = {0};
     if (t->ndim == 0) {

@@ -52,21 +52,16 @@
  * it is an error at compile time.
  *
  * All scratch memory (environments, name lists) lives in one arena freed at
- * the end, so the error paths have nothing to release.
+ * the end, so the error paths have nothing to release.  Calls (keyword and
+ * star calls, the static check of a call against its callee) and list
+ * comprehensions are built in builder_call.c; builder_internal.h is what
+ * the two files share.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/frontend.h"
-#include "frontend/lexer.h"
-
-enum {
-#define SP_BUILTIN(ID, name, n) B_##ID,
-#include "ir/builtins.def"
-#undef SP_BUILTIN
-    B_COUNT
-};
+#include "frontend/builder_internal.h"
 
 /* The builtins a program may name (the rest are the IR's own plumbing). */
 static const struct {
@@ -79,54 +74,11 @@ static const struct {
     {"tuple", B_TUPLE}, {"list", B_LIST},           {"str", B_STR},
 };
 
-/* ---- scratch structures ---------------------------------------------------- */
-
-typedef struct names {
-    int n, cap;
-    const char **v;
-} names;
-
-typedef struct env {
-    int n, cap;
-    const char **names;
-    sp_node **nodes;
-} env;
-
-typedef struct cursor {
-    sp_graph *g;
-    env env;
-    int n_eff, cap_eff;
-    sp_node **eff;
-} cursor;
-
-typedef struct loopctx {
-    struct loopctx *outer;
-    sp_graph *head, *after;
-    names vars;
-} loopctx;
-
-typedef struct fnctx {
-    struct fnctx *outer;
-    const env *outer_env; /* the enclosing function's environment at the def */
-    names locals;
-    const char *qname;    /* "f", "f.g": prefix of the names of its graphs */
-    loopctx *loop;
-} fnctx;
-
-typedef struct callsite {
-    sp_node *call;
-    const fe_expr *e;
-} callsite;
-
-typedef struct builder {
-    sp_module *m;
-    const sp_resolver *resolver;
-    fe_arena scratch;
-    callsite *calls; /* static calls of graphs and builtins, checked at the end */
-    int n_calls, cap_calls;
-} builder;
-
-static void *salloc(builder *b, size_t n) { return fe_arena_alloc(&b->scratch, n); }
+const char *fe_builtin_name(int id) {
+    for (size_t i = 0; i < sizeof py_builtins / sizeof py_builtins[0]; i++)
+        if (py_builtins[i].id == id) return py_builtins[i].name;
+    return NULL;
+}
 
 static int names_has(const names *s, const char *name) {
     for (int i = 0; i < s->n; i++)
@@ -134,7 +86,7 @@ static int names_has(const names *s, const char *name) {
     return 0;
 }
 
-static int names_add(builder *b, names *s, const char *name) {
+int fe_names_add(builder *b, names *s, const char *name) {
     if (names_has(s, name)) return 1;
     if (s->n == s->cap) {
         int cap = s->cap ? s->cap * 2 : 8;
@@ -148,13 +100,13 @@ static int names_add(builder *b, names *s, const char *name) {
     return 1;
 }
 
-static sp_node *env_get(const env *e, const char *name) {
+sp_node *fe_env_get(const env *e, const char *name) {
     for (int i = 0; i < e->n; i++)
         if (strcmp(e->names[i], name) == 0) return e->nodes[i];
     return NULL;
 }
 
-static int env_set(builder *b, env *e, const char *name, sp_node *node) {
+int fe_env_set(builder *b, env *e, const char *name, sp_node *node) {
     for (int i = 0; i < e->n; i++)
         if (strcmp(e->names[i], name) == 0) {
             e->nodes[i] = node;
@@ -182,11 +134,11 @@ static int env_set(builder *b, env *e, const char *name, sp_node *node) {
 static int env_copy(builder *b, env *dst, const env *src) {
     memset(dst, 0, sizeof *dst);
     for (int i = 0; i < src->n; i++)
-        if (!env_set(b, dst, src->names[i], src->nodes[i])) return 0;
+        if (!fe_env_set(b, dst, src->names[i], src->nodes[i])) return 0;
     return 1;
 }
 
-static int cursor_init(builder *b, cursor *c, sp_graph *g, const env *from) {
+int fe_cursor_init(builder *b, cursor *c, sp_graph *g, const env *from) {
     memset(c, 0, sizeof *c);
     c->g = g;
     return from ? env_copy(b, &c->env, from) : 1;
@@ -207,48 +159,8 @@ static int push_effect(builder *b, cursor *c, sp_node *n) {
 
 /* ---- node helpers ---------------------------------------------------------- */
 
-/* A constant node; steals the reference to v (NULL v: the error is set). */
-static sp_node *konst(sp_graph *g, sp_value *v, sp_loc loc) {
-    if (!v) return NULL;
-    sp_node *n = ir_const_new(g, v, loc);
-    sp_value_release(v);
-    return n;
-}
-
-static sp_node *kbuiltin(sp_graph *g, int id, sp_loc loc) { return konst(g, sp_value_builtin(id), loc); }
-static sp_node *kgraph(sp_graph *g, sp_graph *callee, sp_loc loc) {
-    return konst(g, sp_value_graph(callee), loc);
-}
 static sp_node *kundef(sp_graph *g, sp_loc loc) { return konst(g, sp_value_undef(), loc); }
 static sp_node *knone(sp_graph *g, sp_loc loc) { return konst(g, sp_value_none(), loc); }
-
-/* builtin.<id>(args...) in g. */
-static sp_node *call_builtin(sp_graph *g, int id, sp_loc loc, int n, sp_node *const *args) {
-    sp_node *in[8];
-    if (n > 7) return NULL;
-    for (int i = 0; i < n; i++)
-        if (!args[i]) return NULL;
-    in[0] = kbuiltin(g, id, loc);
-    if (!in[0]) return NULL;
-    for (int i = 0; i < n; i++) in[i + 1] = args[i];
-    return ir_apply_new(g, n + 1, in, loc);
-}
-static sp_node *call1(sp_graph *g, int id, sp_loc loc, sp_node *a) {
-    return call_builtin(g, id, loc, 1, &a);
-}
-static sp_node *call2(sp_graph *g, int id, sp_loc loc, sp_node *a, sp_node *x) {
-    sp_node *in[2] = {a, x};
-    return call_builtin(g, id, loc, 2, in);
-}
-static sp_node *call3(sp_graph *g, int id, sp_loc loc, sp_node *a, sp_node *x, sp_node *y) {
-    sp_node *in[3] = {a, x, y};
-    return call_builtin(g, id, loc, 3, in);
-}
-
-/* A call of a node with no arguments (a thunk from switch). */
-static sp_node *call0(sp_graph *g, sp_node *fn, sp_loc loc) {
-    return fn ? ir_apply_new(g, 1, &fn, loc) : NULL;
-}
 
 /* Threads the cursor's pending effects into x (see the essay). */
 static sp_node *seal(builder *b, cursor *c, sp_node *x, sp_loc loc) {
@@ -273,18 +185,18 @@ static const char *qname(builder *b, const char *prefix, const char *what) {
     return s;
 }
 
-static sp_graph *new_graph(builder *b, fnctx *fn, const char *what, sp_graph *parent, sp_loc loc) {
+sp_graph *fe_new_graph(builder *b, fnctx *fn, const char *what, sp_graph *parent, sp_loc loc) {
     const char *name = qname(b, fn->qname, what);
     return name ? ir_graph_new(b->m, name, parent, loc) : NULL;
 }
 
 /* ---- names -------------------------------------------------------------------- */
 
-static void collect_targets(builder *b, names *s, const fe_expr *t, int *ok) {
+void fe_collect_targets(builder *b, names *s, const fe_expr *t, int *ok) {
     if (t->kind == FE_E_NAME) {
-        if (!names_add(b, s, t->u.name)) *ok = 0;
+        if (!fe_names_add(b, s, t->u.name)) *ok = 0;
     } else if (t->kind == FE_E_TUPLE || t->kind == FE_E_LIST) {
-        for (int i = 0; i < t->u.seq.n; i++) collect_targets(b, s, t->u.seq.items[i], ok);
+        for (int i = 0; i < t->u.seq.n; i++) fe_collect_targets(b, s, t->u.seq.items[i], ok);
     }
 }
 
@@ -306,11 +218,11 @@ static void collect_assigned(builder *b, names *s, const fe_block *blk, int *ok)
         const fe_stmt *st = blk->items[i];
         switch (st->kind) {
         case FE_S_ASSIGN:
-            for (int k = 0; k < st->u.assign.n; k++) collect_targets(b, s, st->u.assign.targets[k], ok);
+            for (int k = 0; k < st->u.assign.n; k++) fe_collect_targets(b, s, st->u.assign.targets[k], ok);
             break;
-        case FE_S_AUGASSIGN: collect_targets(b, s, st->u.aug.target, ok); break;
+        case FE_S_AUGASSIGN: fe_collect_targets(b, s, st->u.aug.target, ok); break;
         case FE_S_FOR:
-            collect_targets(b, s, st->u.loop.target, ok);
+            fe_collect_targets(b, s, st->u.loop.target, ok);
             collect_assigned(b, s, &st->u.loop.body, ok);
             collect_assigned(b, s, &st->u.loop.orelse, ok);
             break;
@@ -320,7 +232,7 @@ static void collect_assigned(builder *b, names *s, const fe_block *blk, int *ok)
             collect_assigned(b, s, &st->u.cond.orelse, ok);
             break;
         case FE_S_DEF:
-            if (!names_add(b, s, st->u.def.name)) *ok = 0;
+            if (!fe_names_add(b, s, st->u.def.name)) *ok = 0;
             break;
         case FE_S_IMPORT:
         case FE_S_FROM:
@@ -328,7 +240,7 @@ static void collect_assigned(builder *b, names *s, const fe_block *blk, int *ok)
                 char buf[256];
                 const char *nm = import_binding(st, k, buf, sizeof buf);
                 char *copy = fe_arena_strndup(&b->scratch, nm, strlen(nm));
-                if (!copy || !names_add(b, s, copy)) *ok = 0;
+                if (!copy || !fe_names_add(b, s, copy)) *ok = 0;
             }
             break;
         default: break;
@@ -491,7 +403,6 @@ static sp_value *const_eval(builder *b, const fe_expr *e) {
 
 /* ---- expressions --------------------------------------------------------------- */
 
-static sp_node *build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e);
 static sp_graph *build_function(builder *b, fnctx *outer, const env *outer_env, sp_graph *parent,
                                 sp_graph *g, const char *name, const fe_params *params,
                                 const fe_block *body, const fe_expr *lambda_body, sp_loc loc);
@@ -508,7 +419,7 @@ static sp_node *localize(sp_graph *g, sp_node *n, sp_loc loc) {
 static sp_node *use_node(cursor *c, sp_node *n, sp_loc loc) { return localize(c->g, n, loc); }
 
 static sp_node *lookup(builder *b, fnctx *fn, cursor *c, const char *name, sp_loc loc) {
-    sp_node *n = env_get(&c->env, name);
+    sp_node *n = fe_env_get(&c->env, name);
     if (n) return use_node(c, n, loc);
     if (names_has(&fn->locals, name)) {
         sp_error_at(b->m, loc, SP_ERR_SYNTAX, "local variable '%s' referenced before assignment", name);
@@ -518,7 +429,7 @@ static sp_node *lookup(builder *b, fnctx *fn, cursor *c, const char *name, sp_lo
     for (fnctx *k = fn; k->outer; k = k->outer) {
         fnctx *o = k->outer;
         const env *oe = k->outer_env;
-        if (oe && (n = env_get(oe, name))) return use_node(c, n, loc);
+        if (oe && (n = fe_env_get(oe, name))) return use_node(c, n, loc);
         if (names_has(&o->locals, name)) {
             sp_error_at(b->m, loc, SP_ERR_SYNTAX,
                         "free variable '%s' referenced before assignment in enclosing scope", name);
@@ -584,14 +495,14 @@ static sp_node *op_unsupported(builder *b, int op, sp_loc loc) {
 /* A thunk graph (no params) whose output is e, built with c's environment. */
 static sp_graph *thunk(builder *b, fnctx *fn, cursor *c, const char *what, const fe_expr *e,
                        sp_node *value, sp_loc loc) {
-    sp_graph *g = new_graph(b, fn, what, c->g, loc);
+    sp_graph *g = fe_new_graph(b, fn, what, c->g, loc);
     if (!g) return NULL;
     if (e) {
         cursor t;
         memset(&t, 0, sizeof t);
         t.g = g;
         t.env = c->env; /* expressions never assign: sharing is safe */
-        value = build_expr(b, fn, &t, e);
+        value = fe_build_expr(b, fn, &t, e);
     }
     value = localize(g, value, loc);
     if (!value) return NULL;
@@ -608,18 +519,18 @@ static sp_node *branch(sp_graph *in, sp_node *cond, sp_graph *g1, sp_graph *g2, 
 
 static sp_node *build_compare(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
     cursor t = *c;
-    sp_node *left = build_expr(b, fn, &t, e->u.cmp.vals[0]), *result = NULL;
+    sp_node *left = fe_build_expr(b, fn, &t, e->u.cmp.vals[0]), *result = NULL;
     if (!left) return NULL;
     for (int i = 1; i < e->u.cmp.n; i++) {
         int op = e->u.cmp.ops[i - 1];
-        sp_node *right = build_expr(b, fn, &t, e->u.cmp.vals[i]);
+        sp_node *right = fe_build_expr(b, fn, &t, e->u.cmp.vals[i]);
         sp_node *r = right ? call2(t.g, binop_builtin(op), e->loc, left, right) : NULL;
         if (!r) return NULL;
         sp_node *out = r;
         sp_graph *rest = NULL;
         if (i < e->u.cmp.n - 1) {
             /* a < b < c: c and the second test only when a < b; b once */
-            rest = new_graph(b, fn, "cmp_rest", t.g, e->loc);
+            rest = fe_new_graph(b, fn, "cmp_rest", t.g, e->loc);
             sp_graph *no = thunk(b, fn, &t, "cmp_false", NULL, r, e->loc);
             out = branch(t.g, r, rest, no, e->loc);
             if (!out) return NULL;
@@ -641,7 +552,7 @@ static sp_node *build_index(builder *b, fnctx *fn, cursor *c, const fe_expr *e) 
         sp_node *parts[3];
         const fe_expr *src[3] = {e->u.slice.lo, e->u.slice.hi, e->u.slice.step};
         for (int i = 0; i < 3; i++) {
-            parts[i] = src[i] ? build_expr(b, fn, c, src[i]) : knone(c->g, e->loc);
+            parts[i] = src[i] ? fe_build_expr(b, fn, c, src[i]) : knone(c->g, e->loc);
             if (!parts[i]) return NULL;
         }
         return call3(c->g, B_MAKE_SLICE, e->loc, parts[0], parts[1], parts[2]);
@@ -654,149 +565,7 @@ static sp_node *build_index(builder *b, fnctx *fn, cursor *c, const fe_expr *e) 
             if (!(in[i + 1] = build_index(b, fn, c, e->u.seq.items[i]))) return NULL;
         return ir_apply_new(c->g, n + 1, in, e->loc);
     }
-    return build_expr(b, fn, c, e);
-}
-
-static int is_star(const char *kw) { return kw && kw[0] == '*'; }
-
-/* f(a, *rest, k=v): call_star(f, (a,) + tuple(rest) + (keyword k=v,)) --
- * the VM's call_star binds KEYWORD items as keywords. */
-static sp_node *build_star_call(builder *b, fnctx *fn, cursor *c, const fe_expr *e, sp_node *f) {
-    int n = e->u.call.n, np = 0;
-    sp_node **pend = salloc(b, (size_t)(n + 1) * sizeof *pend), *acc = NULL;
-    if (!pend || !(pend[0] = kbuiltin(c->g, B_MAKE_TUPLE, e->loc))) return NULL;
-    for (int i = 0; i <= n; i++) {
-        const char *k = i < n ? e->u.call.kw[i] : FE_STAR_ARG;
-        const fe_expr *a = i < n ? e->u.call.args[i] : NULL;
-        if (!is_star(k)) {
-            sp_node *v = build_expr(b, fn, c, a);
-            if (v && k) v = call2(c->g, B_MAKE_KEYWORD, a->loc, konst(c->g, sp_value_str(k, strlen(k)), a->loc), v);
-            if (!v) return NULL;
-            pend[++np] = v;
-            continue;
-        }
-        if (np > 0 || !acc) {
-            sp_node *t = ir_apply_new(c->g, np + 1, pend, e->loc);
-            acc = t && acc ? call2(c->g, B_ADD, e->loc, acc, t) : t;
-            if (!acc) return NULL;
-            np = 0;
-        }
-        if (i == n) break;
-        sp_node *v = build_expr(b, fn, c, a), *t;
-        sp_node *tin[2] = {v ? kbuiltin(c->g, B_TUPLE, a->loc) : NULL, v};
-        if (!tin[0] || !(t = ir_apply_new(c->g, 2, tin, a->loc)) || !(acc = call2(c->g, B_ADD, a->loc, acc, t)))
-            return NULL;
-    }
-    sp_loc loc = e->u.call.fn->kind == FE_E_NAME || e->u.call.fn->kind == FE_E_ATTR ? e->u.call.fn->loc : e->loc;
-    return call2(c->g, B_CALL_STAR, loc, f, acc);
-}
-
-static sp_node *build_call(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
-    int n = e->u.call.n;
-    for (int i = 0; i < n; i++)
-        if (is_star(e->u.call.kw[i])) {
-            sp_node *f = build_expr(b, fn, c, e->u.call.fn);
-            return f ? build_star_call(b, fn, c, e, f) : NULL;
-        }
-    sp_node **in = salloc(b, (size_t)(n + 1) * sizeof *in);
-    if (!in) return NULL;
-    in[0] = build_expr(b, fn, c, e->u.call.fn);
-    if (!in[0]) return NULL;
-    for (int i = 0; i < n; i++) {
-        const fe_expr *a = e->u.call.args[i];
-        sp_node *v = build_expr(b, fn, c, a);
-        if (!v) return NULL;
-        if (e->u.call.kw[i]) {
-            const char *k = e->u.call.kw[i];
-            v = call2(c->g, B_MAKE_KEYWORD, a->loc, konst(c->g, sp_value_str(k, strlen(k)), a->loc), v);
-            if (!v) return NULL;
-        }
-        in[i + 1] = v;
-    }
-    /* the caret of a failing call goes under the callee's name */
-    sp_loc loc = e->u.call.fn->kind == FE_E_NAME || e->u.call.fn->kind == FE_E_ATTR
-                     ? e->u.call.fn->loc : e->loc;
-    sp_node *call = ir_apply_new(c->g, n + 1, in, loc);
-    if (call && in[0]->kind == SP_NODE_CONST &&
-        (in[0]->value->kind == SP_V_GRAPH || in[0]->value->kind == SP_V_BUILTIN)) {
-        if (b->n_calls == b->cap_calls) {
-            int cap = b->cap_calls ? b->cap_calls * 2 : 64;
-            callsite *v = salloc(b, (size_t)cap * sizeof *v);
-            if (!v) return NULL;
-            if (b->n_calls) memcpy(v, b->calls, (size_t)b->n_calls * sizeof *v);
-            b->calls = v;
-            b->cap_calls = cap;
-        }
-        b->calls[b->n_calls].call = call;
-        b->calls[b->n_calls].e = e;
-        b->n_calls++;
-    }
-    return call;
-}
-
-static const int builtin_nargs[] = {
-#define SP_BUILTIN(ID, name, n) n,
-#include "ir/builtins.def"
-#undef SP_BUILTIN
-};
-
-/* The name Python would give a graph in a TypeError: "f", "<lambda>". */
-static const char *display_name(const sp_graph *g) {
-    const char *dot = strrchr(g->name, '.');
-    const char *s = dot ? dot + 1 : g->name;
-    return strcmp(s, "lambda") == 0 ? "<lambda>" : s;
-}
-
-/* Checks a static call against its callee's parameters, as Python's
- * TypeError would at the call: too many positionals, unknown or repeated
- * keywords, missing required arguments.  Graphs are complete by now. */
-static sp_status check_call(builder *b, const callsite *cs) {
-    const sp_node *call = cs->call;
-    const fe_expr *e = cs->e;
-    const sp_value *v = call->inputs[0]->value;
-    int n = e->u.call.n, npos = 0;
-    for (int i = 0; i < n; i++) npos += e->u.call.kw[i] == NULL;
-    if (v->kind == SP_V_BUILTIN) {
-        int want = v->u.builtin >= 0 && v->u.builtin < B_COUNT ? builtin_nargs[v->u.builtin] : -1;
-        const char *nm = "builtin";
-        for (size_t i = 0; i < sizeof py_builtins / sizeof py_builtins[0]; i++)
-            if (py_builtins[i].id == v->u.builtin) nm = py_builtins[i].name;
-        if (want >= 0 && n != want)
-            return sp_error_at(b->m, call->loc, SP_ERR_TYPE, "%s() takes exactly %d argument%s (%d given)",
-                               nm, want, want == 1 ? "" : "s", n);
-        return SP_OK;
-    }
-    const sp_graph *g = v->u.graph;
-    const char *nm = display_name(g);
-    int nfixed = g->n_params - (g->has_varargs ? 1 : 0);
-    if (npos > nfixed && !g->has_varargs)
-        return sp_error_at(b->m, call->loc, SP_ERR_TYPE,
-                           "%s() takes %d positional argument%s but %d %s given", nm, nfixed,
-                           nfixed == 1 ? "" : "s", npos, npos == 1 ? "was" : "were");
-    for (int i = 0; i < n; i++) {
-        const char *k = e->u.call.kw[i];
-        if (!k) continue;
-        int at = -1;
-        for (int j = 0; j < nfixed; j++)
-            if (g->param_names[j] && strcmp(g->param_names[j], k) == 0) at = j;
-        if (at < 0)
-            return sp_error_at(b->m, e->u.call.args[i]->loc, SP_ERR_TYPE,
-                               "%s() got an unexpected keyword argument '%s'", nm, k);
-        if (at < npos)
-            return sp_error_at(b->m, e->u.call.args[i]->loc, SP_ERR_TYPE,
-                               "%s() got multiple values for argument '%s'", nm, k);
-    }
-    for (int j = npos; j < nfixed; j++) {
-        if (g->defaults && g->defaults[j]) continue;
-        int given = 0;
-        for (int i = 0; i < n; i++)
-            given |= e->u.call.kw[i] && g->param_names[j] && strcmp(e->u.call.kw[i], g->param_names[j]) == 0;
-        if (!given)
-            return sp_error_at(b->m, call->loc, SP_ERR_TYPE,
-                               "%s() missing required argument '%s'", nm,
-                               g->param_names[j] ? g->param_names[j] : "?");
-    }
-    return SP_OK;
+    return fe_build_expr(b, fn, c, e);
 }
 
 static sp_node *build_seq(builder *b, fnctx *fn, cursor *c, const fe_expr *e, int id) {
@@ -804,11 +573,10 @@ static sp_node *build_seq(builder *b, fnctx *fn, cursor *c, const fe_expr *e, in
     sp_node **in = salloc(b, (size_t)(n + 1) * sizeof *in);
     if (!in || !(in[0] = kbuiltin(c->g, id, e->loc))) return NULL;
     for (int i = 0; i < n; i++)
-        if (!(in[i + 1] = build_expr(b, fn, c, e->u.seq.items[i]))) return NULL;
+        if (!(in[i + 1] = fe_build_expr(b, fn, c, e->u.seq.items[i]))) return NULL;
     return ir_apply_new(c->g, n + 1, in, e->loc);
 }
 
-static sp_node *build_listcomp(builder *b, fnctx *fn, cursor *c, const fe_expr *e);
 
 /* "a.b.c" for an expression that is a name or a chain of attributes of one
  * (the base of the resolver's resolve_attr); 0 for anything else or a path
@@ -828,7 +596,7 @@ static int attr_path(const fe_expr *e, char *buf, size_t n) {
     return 1;
 }
 
-static sp_node *build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
+sp_node *fe_build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
     sp_graph *g = c->g;
     switch (e->kind) {
     case FE_E_NAME: return lookup(b, fn, c, e->u.name, e->loc);
@@ -846,19 +614,19 @@ static sp_node *build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
             sp_value *r = b->resolver->resolve_attr(b->resolver->ctx, path, e->u.attr.name);
             if (r) return konst(g, r, e->loc);
         }
-        sp_node *v = build_expr(b, fn, c, e->u.attr.value);
+        sp_node *v = fe_build_expr(b, fn, c, e->u.attr.value);
         const char *nm = e->u.attr.name;
         return v ? call2(g, B_GETATTR, e->loc, v, konst(g, sp_value_str(nm, strlen(nm)), e->loc)) : NULL;
     }
     case FE_E_SUBSCRIPT: {
-        sp_node *v = build_expr(b, fn, c, e->u.sub.value);
+        sp_node *v = fe_build_expr(b, fn, c, e->u.sub.value);
         sp_node *i = v ? build_index(b, fn, c, e->u.sub.index) : NULL;
         return i ? call2(g, B_GETITEM, e->loc, v, i) : NULL;
     }
     case FE_E_SLICE:
         sp_error_at(b->m, e->loc, SP_ERR_SYNTAX, "a slice is only allowed inside []");
         return NULL;
-    case FE_E_CALL: return build_call(b, fn, c, e);
+    case FE_E_CALL: return fe_build_call(b, fn, c, e);
     case FE_E_UNARY: {
         int op = e->u.op.op;
         if (op == FE_T_TILDE) return op_unsupported(b, op, e->loc);
@@ -867,20 +635,20 @@ static sp_node *build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
             return konst(g, sp_value_int(-e->u.op.a->u.i), e->loc);
         if (op == FE_T_MINUS && e->u.op.a->kind == FE_E_FLOAT)
             return konst(g, sp_value_float(-e->u.op.a->u.f), e->loc);
-        sp_node *a = build_expr(b, fn, c, e->u.op.a);
+        sp_node *a = fe_build_expr(b, fn, c, e->u.op.a);
         int id = op == FE_T_MINUS ? B_NEG : op == FE_T_PLUS ? B_POS : B_NOT;
         return a ? call1(g, id, e->loc, a) : NULL;
     }
     case FE_E_BINARY: {
         int id = binop_builtin(e->u.op.op);
         if (id < 0) return op_unsupported(b, e->u.op.op, e->loc);
-        sp_node *x = build_expr(b, fn, c, e->u.op.a);
-        sp_node *y = x ? build_expr(b, fn, c, e->u.op.b) : NULL;
+        sp_node *x = fe_build_expr(b, fn, c, e->u.op.a);
+        sp_node *y = x ? fe_build_expr(b, fn, c, e->u.op.b) : NULL;
         return y ? call2(g, id, e->loc, x, y) : NULL;
     }
     case FE_E_BOOLOP: {
         /* a and b -> switch(a, {b}, {a})();  a or b -> switch(a, {a}, {b})() */
-        sp_node *x = build_expr(b, fn, c, e->u.op.a);
+        sp_node *x = fe_build_expr(b, fn, c, e->u.op.a);
         if (!x) return NULL;
         int is_and = e->u.op.op == FE_T_KW_AND;
         sp_graph *rhs = thunk(b, fn, c, is_and ? "and" : "or", e->u.op.b, NULL, e->loc);
@@ -890,7 +658,7 @@ static sp_node *build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
     }
     case FE_E_COMPARE: return build_compare(b, fn, c, e);
     case FE_E_IFEXP: {
-        sp_node *cond = build_expr(b, fn, c, e->u.ifexp.cond);
+        sp_node *cond = fe_build_expr(b, fn, c, e->u.ifexp.cond);
         if (!cond) return NULL;
         sp_graph *ga = thunk(b, fn, c, "ifexp_true", e->u.ifexp.a, NULL, e->u.ifexp.a->loc);
         sp_graph *gb = ga ? thunk(b, fn, c, "ifexp_false", e->u.ifexp.b, NULL, e->u.ifexp.b->loc) : NULL;
@@ -901,7 +669,7 @@ static sp_node *build_expr(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
                                       NULL, e->u.lambda.body, e->loc);
         return lg ? kgraph(g, lg, e->loc) : NULL;
     }
-    case FE_E_LISTCOMP: return build_listcomp(b, fn, c, e);
+    case FE_E_LISTCOMP: return fe_build_listcomp(b, fn, c, e);
     }
     return NULL;
 }
@@ -928,7 +696,7 @@ static int assign_target(builder *b, fnctx *fn, cursor *c, const fe_expr *t, sp_
     switch (t->kind) {
     case FE_E_NAME:
         if (v->kind == SP_NODE_APPLY && !v->name) v->name = ir_intern(b->m, t->u.name);
-        return env_set(b, &c->env, t->u.name, v);
+        return fe_env_set(b, &c->env, t->u.name, v);
     case FE_E_TUPLE:
     case FE_E_LIST:
         for (int i = 0; i < t->u.seq.n; i++) {
@@ -958,7 +726,7 @@ static int jump(builder *b, cursor *c, sp_graph *target, const names *vars, sp_l
     sp_node **in = salloc(b, (size_t)(vars->n + 1) * sizeof *in);
     if (!in) return 0;
     for (int i = 0; i < vars->n; i++) {
-        in[i + 1] = localize(c->g, env_get(&c->env, vars->v[i]), loc);
+        in[i + 1] = localize(c->g, fe_env_get(&c->env, vars->v[i]), loc);
         if (!in[i + 1] && !(in[i + 1] = kundef(c->g, loc))) return 0;
     }
     in[0] = seal(b, c, kgraph(c->g, target, loc), loc);
@@ -970,11 +738,11 @@ static int jump(builder *b, cursor *c, sp_graph *target, const names *vars, sp_l
 /* A graph with one parameter per name of vars; env gets them bound. */
 static sp_graph *graph_with_vars(builder *b, fnctx *fn, const char *what, sp_graph *parent,
                                  const names *vars, env *bind, sp_loc loc) {
-    sp_graph *g = new_graph(b, fn, what, parent, loc);
+    sp_graph *g = fe_new_graph(b, fn, what, parent, loc);
     if (!g) return NULL;
     for (int i = 0; i < vars->n; i++) {
         sp_node *p = ir_param_new(g, vars->v[i], loc);
-        if (!p || (bind && !env_set(b, bind, vars->v[i], p))) return NULL;
+        if (!p || (bind && !fe_env_set(b, bind, vars->v[i], p))) return NULL;
     }
     return g;
 }
@@ -982,16 +750,16 @@ static sp_graph *graph_with_vars(builder *b, fnctx *fn, const char *what, sp_gra
 static int build_block(builder *b, fnctx *fn, cursor *c, const fe_block *blk);
 
 static int build_if(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
-    sp_node *cond = build_expr(b, fn, c, s->u.cond.cond);
+    sp_node *cond = fe_build_expr(b, fn, c, s->u.cond.cond);
     if (!cond) return -1;
-    sp_graph *gt = new_graph(b, fn, "if_true", c->g, s->loc);
-    sp_graph *gf = gt ? new_graph(b, fn, "if_false", c->g, s->loc) : NULL;
+    sp_graph *gt = fe_new_graph(b, fn, "if_true", c->g, s->loc);
+    sp_graph *gf = gt ? fe_new_graph(b, fn, "if_false", c->g, s->loc) : NULL;
     if (!gf) return -1;
     sp_node *sw = call3(c->g, B_SWITCH, s->loc, cond, kgraph(c->g, gt, s->loc), kgraph(c->g, gf, s->loc));
     c->g->output = call0(c->g, seal(b, c, sw, s->loc), s->loc);
     if (!c->g->output) return -1;
     cursor ct, cf;
-    if (!cursor_init(b, &ct, gt, &c->env) || !cursor_init(b, &cf, gf, &c->env)) return -1;
+    if (!fe_cursor_init(b, &ct, gt, &c->env) || !fe_cursor_init(b, &cf, gf, &c->env)) return -1;
     int rt = build_block(b, fn, &ct, &s->u.cond.body);
     if (rt < 0) return -1;
     int rf = build_block(b, fn, &cf, &s->u.cond.orelse);
@@ -1015,7 +783,7 @@ static int build_if(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
 }
 
 /* The hidden counter of a for loop: a name no source variable can have. */
-static const char *hidden_name(builder *b, const char *what) {
+const char *fe_hidden_name(builder *b, const char *what) {
     static const char prefix[] = "for.";
     size_t n = sizeof prefix + strlen(what) + 16;
     char *s = salloc(b, n);
@@ -1037,7 +805,7 @@ static int literal_int(const fe_expr *e, int64_t *v) {
 }
 
 /* while and for: see the essay.  For a `for`, s->kind == FE_S_FOR. */
-static int build_loop(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
+int fe_build_loop(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
     int is_for = s->kind == FE_S_FOR;
     const fe_block *body = is_for ? &s->u.loop.body : &s->u.cond.body;
     const fe_block *orelse = is_for ? &s->u.loop.orelse : &s->u.cond.orelse;
@@ -1054,7 +822,7 @@ static int build_loop(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
         const fe_expr *it = s->u.loop.iter;
         if (it->kind == FE_E_CALL && it->u.call.fn->kind == FE_E_NAME &&
             strcmp(it->u.call.fn->u.name, "range") == 0 && it->u.call.n >= 1 && it->u.call.n <= 3 &&
-            !env_get(&c->env, "range") && !names_has(&fn->locals, "range") &&
+            !fe_env_get(&c->env, "range") && !names_has(&fn->locals, "range") &&
             !ir_module_get_global(b->m, "range")) {
             int plain = 1;
             for (int i = 0; i < it->u.call.n; i++) plain &= it->u.call.kw[i] == NULL;
@@ -1064,19 +832,19 @@ static int build_loop(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
         sp_node *start;
         if (counted) {
             int n = it->u.call.n;
-            start = n == 1 ? konst(c->g, sp_value_int(0), it->loc) : build_expr(b, fn, c, it->u.call.args[0]);
-            stop = start ? build_expr(b, fn, c, it->u.call.args[n == 1 ? 0 : 1]) : NULL;
+            start = n == 1 ? konst(c->g, sp_value_int(0), it->loc) : fe_build_expr(b, fn, c, it->u.call.args[0]);
+            stop = start ? fe_build_expr(b, fn, c, it->u.call.args[n == 1 ? 0 : 1]) : NULL;
             step = stop ? konst(c->g, sp_value_int(step_v), it->loc) : NULL;
             if (!step) return -1;
         } else {
-            seq = build_expr(b, fn, c, it);
+            seq = fe_build_expr(b, fn, c, it);
             stop = seq ? call1(c->g, B_LEN, it->loc, seq) : NULL;
             start = stop ? konst(c->g, sp_value_int(0), it->loc) : NULL;
             if (!start) return -1;
         }
-        ivar = hidden_name(b, "i");
-        if (!ivar || !names_add(b, &vars, ivar) || !env_set(b, &c->env, ivar, start)) return -1;
-        collect_targets(b, &vars, s->u.loop.target, &ok);
+        ivar = fe_hidden_name(b, "i");
+        if (!ivar || !fe_names_add(b, &vars, ivar) || !fe_env_set(b, &c->env, ivar, start)) return -1;
+        fe_collect_targets(b, &vars, s->u.loop.target, &ok);
     }
     collect_assigned(b, &vars, body, &ok);
     collect_assigned(b, &vars, orelse, &ok);
@@ -1096,23 +864,23 @@ static int build_loop(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
     hc.env = head_env;
     sp_node *cond;
     if (is_for) {
-        sp_node *i = env_get(&hc.env, ivar);
+        sp_node *i = fe_env_get(&hc.env, ivar);
         cond = call2(head, counted && step_v < 0 ? B_GT : B_LT, loc, i, localize(head, stop, loc));
     } else {
-        cond = build_expr(b, fn, &hc, s->u.cond.cond);
+        cond = fe_build_expr(b, fn, &hc, s->u.cond.cond);
     }
     if (!cond) return -1;
-    sp_graph *gbody = new_graph(b, fn, is_for ? "for_body" : "while_body", head, loc);
-    sp_graph *gexit = gbody ? new_graph(b, fn, is_for ? "for_exit" : "while_exit", head, loc) : NULL;
+    sp_graph *gbody = fe_new_graph(b, fn, is_for ? "for_body" : "while_body", head, loc);
+    sp_graph *gexit = gbody ? fe_new_graph(b, fn, is_for ? "for_exit" : "while_exit", head, loc) : NULL;
     if (!gexit) return -1;
     head->output = branch(head, cond, gbody, gexit, loc);
     if (!head->output) return -1;
 
     loopctx lc = {fn->loop, head, after, vars};
     cursor bc, ec;
-    if (!cursor_init(b, &bc, gbody, &hc.env) || !cursor_init(b, &ec, gexit, &hc.env)) return -1;
+    if (!fe_cursor_init(b, &bc, gbody, &hc.env) || !fe_cursor_init(b, &ec, gexit, &hc.env)) return -1;
     if (is_for) {
-        sp_node *i = env_get(&bc.env, ivar), *x, *next;
+        sp_node *i = fe_env_get(&bc.env, ivar), *x, *next;
         sp_loc tloc = s->u.loop.target->loc;
         if (counted) {
             x = i;
@@ -1121,7 +889,7 @@ static int build_loop(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
             x = call2(gbody, B_GETITEM, tloc, localize(gbody, seq, tloc), i);
             next = call2(gbody, B_ADD, loc, i, konst(gbody, sp_value_int(1), loc));
         }
-        if (!x || !next || !env_set(b, &bc.env, ivar, next) ||
+        if (!x || !next || !fe_env_set(b, &bc.env, ivar, next) ||
             !assign_target(b, fn, &bc, s->u.loop.target, x))
             return -1;
     }
@@ -1140,9 +908,9 @@ static int build_loop(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
 static int build_def(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
     const char *name = s->u.def.name;
     /* bind the name first so the function can call itself */
-    sp_graph *g = new_graph(b, fn, name, c->g, s->loc);
+    sp_graph *g = fe_new_graph(b, fn, name, c->g, s->loc);
     sp_node *k = g ? kgraph(c->g, g, s->loc) : NULL;
-    if (!k || !env_set(b, &c->env, name, k)) return -1;
+    if (!k || !fe_env_set(b, &c->env, name, k)) return -1;
     g = build_function(b, fn, &c->env, c->g, g, name, &s->u.def.params, &s->u.def.body, NULL,
                        s->loc);
     return g ? 1 : -1;
@@ -1156,7 +924,7 @@ static int has_call(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
     case FE_E_CALL: {
         const fe_expr *f = e->u.call.fn;
         int pure = 0;
-        if (f->kind == FE_E_NAME && strcmp(f->u.name, "print") != 0 && !env_get(&c->env, f->u.name) &&
+        if (f->kind == FE_E_NAME && strcmp(f->u.name, "print") != 0 && !fe_env_get(&c->env, f->u.name) &&
             !names_has(&fn->locals, f->u.name) && !ir_module_get_global(b->m, f->u.name)) {
             for (size_t i = 0; i < sizeof py_builtins / sizeof py_builtins[0]; i++)
                 pure |= strcmp(py_builtins[i].name, f->u.name) == 0;
@@ -1205,14 +973,14 @@ static int build_stmt(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
             if (e->kind == FE_E_NAME && !lookup(b, fn, c, e->u.name, e->loc)) return -1;
             return 1;
         }
-        sp_node *v = build_expr(b, fn, c, e);
+        sp_node *v = fe_build_expr(b, fn, c, e);
         if (!v) return -1;
         if (v->kind == SP_NODE_APPLY && !push_effect(b, c, v)) return -1;
         return 1;
     }
     case FE_S_ASSIGN: {
         int ordered = has_call(b, fn, c, s->u.assign.value);
-        sp_node *v = build_expr(b, fn, c, s->u.assign.value);
+        sp_node *v = fe_build_expr(b, fn, c, s->u.assign.value);
         if (!v) return -1;
         /* a call's effects happen here, in source order, used or not */
         if (ordered && v->kind == SP_NODE_APPLY && !push_effect(b, c, v)) return -1;
@@ -1227,13 +995,13 @@ static int build_stmt(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
         if (id < 0) return op_unsupported(b, s->u.aug.op, s->loc) ? 1 : -1;
         int ordered = has_call(b, fn, c, s->u.aug.value);
         sp_node *x = lookup(b, fn, c, t->u.name, t->loc);
-        sp_node *y = x ? build_expr(b, fn, c, s->u.aug.value) : NULL;
+        sp_node *y = x ? fe_build_expr(b, fn, c, s->u.aug.value) : NULL;
         sp_node *r = y ? call2(c->g, id, s->loc, x, y) : NULL;
         if (r && ordered && !push_effect(b, c, r)) return -1;
         return r && assign_target(b, fn, c, t, r) ? 1 : -1;
     }
     case FE_S_RETURN: {
-        sp_node *v = s->u.expr ? build_expr(b, fn, c, s->u.expr) : knone(c->g, s->loc);
+        sp_node *v = s->u.expr ? fe_build_expr(b, fn, c, s->u.expr) : knone(c->g, s->loc);
         c->g->output = seal(b, c, v, s->loc);
         return c->g->output ? 0 : -1;
     }
@@ -1243,20 +1011,20 @@ static int build_stmt(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
         if (!e) {
             msg = konst(c->g, sp_value_str("exception", 9), s->loc);
         } else if (e->kind == FE_E_CALL && e->u.call.n >= 1 && !e->u.call.kw[0]) {
-            msg = build_expr(b, fn, c, e->u.call.args[0]); /* raise ValueError("...") */
+            msg = fe_build_expr(b, fn, c, e->u.call.args[0]); /* raise ValueError("...") */
         } else if (e->kind == FE_E_CALL && e->u.call.fn->kind == FE_E_NAME) {
             msg = konst(c->g, sp_value_str(e->u.call.fn->u.name, strlen(e->u.call.fn->u.name)), s->loc);
         } else {
-            msg = build_expr(b, fn, c, e);
+            msg = fe_build_expr(b, fn, c, e);
         }
         sp_node *r = msg ? call1(c->g, B_RAISE, s->loc, msg) : NULL;
         c->g->output = seal(b, c, r, s->loc);
         return c->g->output ? 0 : -1;
     }
     case FE_S_ASSERT: {
-        sp_node *cond = build_expr(b, fn, c, s->u.assert_.cond);
+        sp_node *cond = fe_build_expr(b, fn, c, s->u.assert_.cond);
         sp_node *msg = !cond ? NULL
-                       : s->u.assert_.msg ? build_expr(b, fn, c, s->u.assert_.msg)
+                       : s->u.assert_.msg ? fe_build_expr(b, fn, c, s->u.assert_.msg)
                                           : knone(c->g, s->loc);
         sp_node *r = msg ? call2(c->g, B_ASSERT, s->loc, cond, msg) : NULL;
         return r && push_effect(b, c, r) ? 1 : -1;
@@ -1274,7 +1042,7 @@ static int build_stmt(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
     }
     case FE_S_IF: return build_if(b, fn, c, s);
     case FE_S_WHILE:
-    case FE_S_FOR: return build_loop(b, fn, c, s);
+    case FE_S_FOR: return fe_build_loop(b, fn, c, s);
     case FE_S_DEF: return build_def(b, fn, c, s);
     case FE_S_IMPORT:
     case FE_S_FROM:
@@ -1286,7 +1054,7 @@ static int build_stmt(builder *b, fnctx *fn, cursor *c, const fe_stmt *s) {
             const char *nm = import_binding(s, i, buf, sizeof buf);
             char *copy = fe_arena_strndup(&b->scratch, nm, strlen(nm));
             sp_node *k = copy ? konst(c->g, v, s->u.import.names[i].loc) : NULL;
-            if (!k || !env_set(b, &c->env, copy, k)) return -1;
+            if (!k || !fe_env_set(b, &c->env, copy, k)) return -1;
         }
         return 1;
     }
@@ -1301,88 +1069,6 @@ static int build_block(builder *b, fnctx *fn, cursor *c, const fe_block *blk) {
         if (r <= 0) return r;
     }
     return 1;
-}
-
-/* [elt for target in iter if cond]: a loop accumulating a list by
- * concatenation, in a graph of its own whose result is the list. */
-static sp_node *build_listcomp(builder *b, fnctx *fn, cursor *c, const fe_expr *e) {
-    /* Build the equivalent statements: acc = []; for t in it: [if cond:] acc = acc + [elt] */
-    fe_arena *a = &b->scratch;
-    const char *acc = hidden_name(b, "acc");
-    fe_expr *acc_name = fe_arena_alloc(a, sizeof *acc_name);
-    fe_expr *empty = fe_arena_alloc(a, sizeof *empty);
-    fe_expr *one = fe_arena_alloc(a, sizeof *one);
-    fe_expr *sum = fe_arena_alloc(a, sizeof *sum);
-    fe_expr **one_items = fe_arena_alloc(a, sizeof *one_items);
-    fe_expr **targets = fe_arena_alloc(a, sizeof *targets);
-    fe_stmt *init = fe_arena_alloc(a, sizeof *init), *upd = fe_arena_alloc(a, sizeof *upd);
-    fe_stmt *loop = fe_arena_alloc(a, sizeof *loop), *guard = fe_arena_alloc(a, sizeof *guard);
-    fe_stmt **body = fe_arena_alloc(a, sizeof *body);
-    if (!acc || !acc_name || !empty || !one || !sum || !one_items || !targets || !init || !upd ||
-        !loop || !guard || !body)
-        return NULL;
-    acc_name->kind = FE_E_NAME;
-    acc_name->loc = e->loc;
-    acc_name->u.name = acc;
-    empty->kind = FE_E_LIST;
-    empty->loc = e->loc;
-    one_items[0] = e->u.comp.elt;
-    one->kind = FE_E_LIST;
-    one->loc = e->u.comp.elt->loc;
-    one->u.seq.n = 1;
-    one->u.seq.items = one_items;
-    sum->kind = FE_E_BINARY;
-    sum->loc = e->loc;
-    sum->u.op.op = FE_T_PLUS;
-    sum->u.op.a = acc_name;
-    sum->u.op.b = one;
-    targets[0] = acc_name;
-    upd->kind = FE_S_ASSIGN;
-    upd->loc = e->loc;
-    upd->u.assign.n = 1;
-    upd->u.assign.targets = targets;
-    upd->u.assign.value = sum;
-    if (e->u.comp.cond) {
-        guard->kind = FE_S_IF;
-        guard->loc = e->u.comp.cond->loc;
-        guard->u.cond.cond = e->u.comp.cond;
-        guard->u.cond.body.n = 1;
-        guard->u.cond.body.items = body;
-        body[0] = upd;
-        upd = guard;
-    }
-    fe_stmt **loop_body = fe_arena_alloc(a, sizeof *loop_body);
-    if (!loop_body) return NULL;
-    loop_body[0] = upd;
-    loop->kind = FE_S_FOR;
-    loop->loc = e->loc;
-    loop->u.loop.target = e->u.comp.target;
-    loop->u.loop.iter = e->u.comp.iter;
-    loop->u.loop.body.n = 1;
-    loop->u.loop.body.items = loop_body;
-
-    /* The comprehension's own graph, called in place: its variables stay
-     * inside it (Python 3 scoping), the enclosing ones are free variables. */
-    sp_graph *g = new_graph(b, fn, "listcomp", c->g, e->loc);
-    if (!g) return NULL;
-    fnctx inner = *fn;
-    inner.loop = NULL;
-    inner.locals.n = inner.locals.cap = 0;
-    inner.locals.v = NULL;
-    for (int i = 0; i < fn->locals.n; i++)
-        if (!names_add(b, &inner.locals, fn->locals.v[i])) return NULL;
-    int ok = 1;
-    collect_targets(b, &inner.locals, e->u.comp.target, &ok);
-    if (!ok || !names_add(b, &inner.locals, acc)) return NULL;
-    cursor lc;
-    if (!cursor_init(b, &lc, g, &c->env)) return NULL;
-    sp_node *init_v = build_expr(b, &inner, &lc, empty);
-    if (!init_v || !env_set(b, &lc.env, acc, init_v)) return NULL;
-    if (build_loop(b, &inner, &lc, loop) != 1) return NULL;
-    sp_node *res = env_get(&lc.env, acc);
-    if (!res) return NULL;
-    lc.g->output = res;
-    return call0(c->g, kgraph(c->g, g, e->loc), e->loc);
 }
 
 /* ---- functions ---------------------------------------------------------------- */
@@ -1408,7 +1094,7 @@ static sp_graph *build_function(builder *b, fnctx *outer, const env *outer_env, 
     for (int i = 0; i < params->n; i++) {
         const fe_param *p = &params->items[i];
         sp_node *pn = ir_param_new(g, p->name, p->loc);
-        if (!pn || !env_set(b, &c.env, p->name, pn) || !names_add(b, &fn.locals, p->name)) return NULL;
+        if (!pn || !fe_env_set(b, &c.env, p->name, pn) || !fe_names_add(b, &fn.locals, p->name)) return NULL;
         if (p->def) {
             sp_value *v = const_eval(b, p->def);
             if (!v) {
@@ -1422,7 +1108,7 @@ static sp_graph *build_function(builder *b, fnctx *outer, const env *outer_env, 
     }
     g->has_varargs = params->has_varargs;
     if (lambda_body) {
-        g->output = build_expr(b, &fn, &c, lambda_body);
+        g->output = fe_build_expr(b, &fn, &c, lambda_body);
         return g->output ? g : NULL;
     }
     int ok = 1;
@@ -1540,7 +1226,7 @@ sp_status fe_build(sp_module *m, const fe_block *blk, const sp_resolver *resolve
                                s->u.assign.value->u.lambda.body, s->loc);
         if (!g) st = sp_last_status() ? sp_last_status() : SP_ERR_INTERNAL;
     }
-    for (int i = 0; i < b.n_calls && !st; i++) st = check_call(&b, &b.calls[i]);
+    for (int i = 0; i < b.n_calls && !st; i++) st = fe_check_call(&b, &b.calls[i]);
     free(graphs);
     fe_arena_free(&b.scratch);
     return st;

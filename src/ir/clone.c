@@ -260,6 +260,13 @@ static sp_status make_graph(cl_ctx *c, const sp_graph *s, sp_graph *parent, sp_g
     return ir_map_put(&c->graphs, IR_PKEY(s), g);
 }
 
+/* Whether g is K(h) or its expansion for some graph h of m (a cache). */
+static int is_k_cache(const sp_module *m, const sp_graph *g) {
+    for (int i = 0; i < m->n_graphs; i++)
+        if (m->graphs[i]->k_graph == g || m->graphs[i]->kx_graph == g) return 1;
+    return 0;
+}
+
 /* Copies src's scope (src and every graph nested in it) under `parent` in
  * session c; *out is the copy of src. */
 static sp_status copy_scope(cl_ctx *c, const sp_graph *src, sp_graph *parent, sp_graph **out) {
@@ -272,12 +279,15 @@ static sp_status copy_scope(cl_ctx *c, const sp_graph *src, sp_graph *parent, sp
         st = sp_error(SP_ERR_NOMEM, "clone: out of memory");
         goto done;
     }
-    /* the scope, parents first */
+    /* the scope, parents first -- without the K graphs that run-time J
+     * cached in the source module (k.c nests K(h) where h is nested): they
+     * are caches of a transform, not part of the program, and use the
+     * source graphs' own nodes, so a copy of them would not be closed */
     int n = 0;
     scope[n++] = src;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < sm->n_graphs; k++)
-            if (sm->graphs[k]->parent == scope[i]) scope[n++] = sm->graphs[k];
+            if (sm->graphs[k]->parent == scope[i] && !is_k_cache(sm, sm->graphs[k])) scope[n++] = sm->graphs[k];
     for (int i = 0; i < n && !st; i++) {
         sp_graph *p = i == 0 ? parent : ir_map_get(&c->graphs, IR_PKEY(scope[i]->parent));
         st = make_graph(c, scope[i], p, &copies[i]);

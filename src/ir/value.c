@@ -540,13 +540,13 @@ int sp_value_truth(const sp_value *v) {
                      "while, and, or on a tensor need its value)");
             return -1;
         }
-        if (t->buf->device.type != SP_DEVICE_CPU) {
-            sp_error(SP_ERR_UNSUPPORTED, "truth: the tensor is not on the CPU");
-            return -1;
-        }
-        const void *p = sp_tensor_data(t);
-        if (sp_dtype_is_float(t->dtype)) return sp_load_f64(t->dtype, p) != 0.0;
-        return sp_load_i64(t->dtype, p) != 0;
+        /* a GPU tensor's one value is read through a host copy */
+        sp_tensor *h = NULL;
+        if (sp_tensor_to((sp_tensor *)t, SP_CPU, &h) != SP_OK) return -1;
+        const void *p = sp_tensor_data(h);
+        int r = sp_dtype_is_float(h->dtype) ? sp_load_f64(h->dtype, p) != 0.0 : sp_load_i64(h->dtype, p) != 0;
+        sp_tensor_release(h);
+        return r;
     }
     case SP_V_UNDEF:
         sp_error(SP_ERR_RUNTIME, "truth: a variable used before it was assigned");

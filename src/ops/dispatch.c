@@ -6,13 +6,14 @@
  * run a primitive.  Its steps, in order, each of which may fail with a
  * message naming the primitive:
  *
- *   1. the inputs exist and sit on one device;
+ *   1. the inputs exist and sit on one device (see "Devices" below);
  *   2. inference (sp_op_infer) on their metas: arity, input 0's dtype
  *      against the table's mask, then the op's own infer function for
  *      shapes, attributes and output dtypes;
  *   3. the backend of that device exists and supports (op, dtype);
- *   4. outputs are allocated on that device (ops without inputs: the CPU),
- *      contiguous, with the inferred metas;
+ *   4. outputs are allocated on that device (ops without inputs: the
+ *      default device, sp_default_device), contiguous, with the inferred
+ *      metas;
  *   5. the kernel runs.
  *
  * Invariant: a failed call hands back no outputs (*n_out == 0) and holds on
@@ -23,6 +24,20 @@
  * draws one from the global Philox generator and reserves enough blocks
  * for the call, so consecutive eager calls give fresh numbers while the
  * compiler, which passes seed and offset explicitly, stays deterministic.
+ *
+ * Devices.  A call runs on the device of its inputs.  Two exceptions let
+ * host data meet GPU tensors, and both copy the CPU input to the GPU for
+ * the call only:
+ *   - a 0-d CPU tensor beside tensors of one other device (PyTorch's rule):
+ *     the Python numbers the front end, the compiler and rt_as_tensor turn
+ *     into 0-d tensors stay on the host and work with inputs anywhere;
+ *   - any CPU tensor beside tensors of the GPU that is the default device
+ *     (MindSpore's rule: with device_target="GPU", host data goes to the
+ *     device implicitly; PyTorch raises instead -- we follow MindSpore).
+ * Otherwise inputs on different devices are an error naming both, and so
+ * are two GPUs.  An input that an in-place primitive writes is never
+ * copied (the write would land in the copy): on the wrong device it is an
+ * error.  Meta-mode calls check the same rules but copy nothing.
  *
  * In-place primitives (SP_OPF_INPLACE: the optimizer updates) have no
  * outputs; their kernels write into inputs, which must therefore be
@@ -194,13 +209,96 @@ static int dispatch_same_dev(sp_device a, sp_device b) {
     return a.type == b.type && (a.type == SP_DEVICE_CPU || a.index == b.index);
 }
 
+/* The inputs an in-place primitive's kernel writes (bit i: input i); all of
+ * them for one not listed, so a new in-place primitive is safe before it
+ * is listed. */
+static uint64_t dispatch_written(int op) {
+    switch (op) {
+    case SP_OP_SGD_UPDATE: return 0x5;  /* param, accum */
+    case SP_OP_ADAM_UPDATE: return 0xd; /* param, m, v */
+    case SP_OP_ASSIGN: return 0x1;      /* variable */
+    default: return (sp_op_defs[op].flags & SP_OPF_INPLACE) ? ~(uint64_t)0 : 0;
+    }
+}
+
+/* Chooses the device of a call from its real inputs (the essay's
+ * "Devices") and marks in *move the CPU inputs to copy there.  *dev is
+ * left alone when every real input is on the CPU. */
+static sp_status dispatch_devices(const sp_op_def *def, int op, int n_in, sp_tensor *const *in,
+                                  sp_device *dev, uint64_t *move) {
+    int gpu = -1; /* the first real input off the CPU */
+    char a[32], b[32];
+    *move = 0;
+    for (int i = 0; i < n_in; i++) {
+        sp_device d = in[i]->buf->device;
+        if (d.type == SP_DEVICE_META || d.type == SP_DEVICE_CPU) continue;
+        if (gpu < 0) {
+            gpu = i;
+            *dev = d;
+        } else if (!dispatch_same_dev(d, *dev)) {
+            return sp_error(SP_ERR_DEVICE,
+                            "%s: inputs are on different devices (input %d on %s, input %d on %s)",
+                            def->name, gpu, dispatch_dev_str(*dev, a, sizeof a), i,
+                            dispatch_dev_str(d, b, sizeof b));
+        }
+    }
+    if (gpu < 0) return SP_OK;
+    int host_ok = dispatch_same_dev(sp_default_device(), *dev);
+    uint64_t written = dispatch_written(op);
+    for (int i = 0; i < n_in; i++) {
+        if (in[i]->buf->device.type != SP_DEVICE_CPU) continue;
+        if (written & ((uint64_t)1 << i))
+            return sp_error(SP_ERR_DEVICE,
+                            "%s: input %d is on cpu and updated in place, input %d on %s: move it "
+                            "there first (Tensor.to)", def->name, i, gpu,
+                            dispatch_dev_str(*dev, a, sizeof a));
+        if (in[i]->ndim != 0 && !host_ok) {
+            int lo = i < gpu ? i : gpu, hi = i < gpu ? gpu : i;
+            return sp_error(SP_ERR_DEVICE,
+                            "%s: inputs are on different devices (input %d on %s, input %d on %s); "
+                            "move one with Tensor.to, or make %s the default device",
+                            def->name, lo, lo == i ? "cpu" : dispatch_dev_str(*dev, a, sizeof a), hi,
+                            hi == i ? "cpu" : dispatch_dev_str(*dev, b, sizeof b),
+                            dispatch_dev_str(*dev, a, sizeof a));
+        }
+        *move |= (uint64_t)1 << i;
+    }
+    return SP_OK;
+}
+
+/* The inputs a kernel gets when `move` (nonzero) marks some: `buf` holding
+ * copies on dev of the inputs marked in `move` (new references the
+ * caller drops with dispatch_unmove) and the rest borrowed.  NULL + error
+ * when a copy fails (nothing is held then). */
+static sp_tensor *const *dispatch_moved(int n_in, sp_tensor *const *in, uint64_t move, sp_device dev,
+                                        sp_tensor **buf) {
+    for (int i = 0; i < n_in; i++) {
+        buf[i] = in[i];
+        if (!(move & ((uint64_t)1 << i))) continue;
+        if (sp_tensor_to(in[i], dev, &buf[i]) != SP_OK) {
+            for (int k = 0; k < i; k++)
+                if (move & ((uint64_t)1 << k)) sp_tensor_release(buf[k]);
+            return NULL;
+        }
+    }
+    return buf;
+}
+
+static void dispatch_unmove(int n_in, sp_tensor *const *use, uint64_t move) {
+    for (int i = 0; move && i < n_in; i++)
+        if (move & ((uint64_t)1 << i)) sp_tensor_release(use[i]);
+}
+
 /* Checks the input tensors (present, one device, sane metas) and infers.
  * *meta says whether the call runs in meta mode (see the essay): a trace is
  * installed or an input is a meta tensor; then only the real inputs must
- * share a device. */
+ * share a device.  *move marks the CPU inputs to copy to *dev (never in
+ * meta mode). */
 static sp_status dispatch_prepare(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs,
-                                  int *n_out, sp_meta *metas, sp_device *dev, int *meta) {
+                                  int *n_out, sp_meta *metas, sp_device *dev, int *meta,
+                                  uint64_t *move) {
     *n_out = 0;
+    *move = 0;
     *meta = dispatch_trace_fn != NULL;
     if (op < 0 || op >= SP_OP_COUNT)
         return sp_error(SP_ERR_ARG, "unknown primitive id %d (there are %d)", op, SP_OP_COUNT);
@@ -209,30 +307,21 @@ static sp_status dispatch_prepare(int op, int n_in, sp_tensor *const *in, const 
         return sp_error(SP_ERR_ARG, "%s: %d inputs (at most %d)", def->name, n_in, SP_MAX_INPUTS);
     if (n_in > 0 && !in) return sp_error(SP_ERR_ARG, "%s: NULL input array", def->name);
     sp_meta inm[SP_MAX_INPUTS];
-    *dev = SP_CPU;
-    int first = -1; /* the first real input */
+    /* no inputs: the default device; inputs all on the CPU: the CPU */
+    *dev = n_in == 0 ? sp_default_device() : SP_CPU;
     for (int i = 0; i < n_in; i++) {
         if (!in[i] || !in[i]->buf)
             return sp_error(SP_ERR_ARG, "%s: input %d is NULL", def->name, i);
         if (in[i]->buf->device.type == SP_DEVICE_META) *meta = 1;
-    }
-    for (int i = 0; i < n_in; i++) {
-        sp_device d = in[i]->buf->device;
-        if (d.type == SP_DEVICE_META) {
-            /* nothing: a meta input goes with any device */
-        } else if (first < 0) {
-            first = i;
-            *dev = d;
-        } else if (!dispatch_same_dev(d, *dev)) {
-            char a[32], b[32];
-            return sp_error(SP_ERR_DEVICE,
-                            "%s: inputs are on different devices (input %d on %s, input %d on %s)",
-                            def->name, first, dispatch_dev_str(*dev, a, sizeof a), i,
-                            dispatch_dev_str(d, b, sizeof b));
-        }
         inm[i] = sp_meta_of(in[i]);
     }
-    if (*meta) *dev = SP_META;
+    /* a meta input goes with any device */
+    sp_status dst = dispatch_devices(def, op, n_in, in, dev, move);
+    if (dst) return dst;
+    if (*meta) {
+        *dev = SP_META;
+        *move = 0;
+    }
     sp_status st = sp_op_infer(op, n_in, inm, attrs, n_out, metas);
     if (st) return st;
     if ((def->flags & SP_OPF_INPLACE))
@@ -297,7 +386,8 @@ sp_status sp_op_call(int op, int n_in, sp_tensor *const *in, const sp_attrs *att
     int n = 0, meta;
     sp_meta metas[SP_MAX_OUTPUTS];
     sp_device dev;
-    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev, &meta);
+    uint64_t move;
+    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev, &meta, &move);
     if (st) return st;
     const sp_op_def *def = &sp_op_defs[op];
     sp_backend *be = NULL;
@@ -320,7 +410,14 @@ sp_status sp_op_call(int op, int n_in, sp_tensor *const *in, const sp_attrs *att
         }
     }
     if (!meta) {
-        st = dispatch_launch(be, op, n_in, in, use, n, res);
+        sp_tensor *mbuf[SP_MAX_INPUTS];
+        sp_tensor *const *kin = move ? dispatch_moved(n_in, in, move, dev, mbuf) : in;
+        if (move && !kin) {
+            st = sp_last_status() ? sp_last_status() : SP_ERR_DEVICE;
+            goto fail;
+        }
+        st = dispatch_launch(be, op, n_in, kin, use, n, res);
+        dispatch_unmove(n_in, kin, move);
         if (st) goto fail;
     } else if (dispatch_trace_fn) {
         dispatch_trace_fn(dispatch_trace_ctx, op, n_in, in, attrs, n, res);
@@ -339,7 +436,8 @@ sp_status sp_op_call_into(int op, int n_in, sp_tensor *const *in, const sp_attrs
     int n = 0, meta;
     sp_meta metas[SP_MAX_OUTPUTS];
     sp_device dev;
-    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev, &meta);
+    uint64_t move;
+    sp_status st = dispatch_prepare(op, n_in, in, attrs, &n, metas, &dev, &meta, &move);
     if (st) return st;
     const sp_op_def *def = &sp_op_defs[op];
     if (n_out != n)
@@ -382,7 +480,12 @@ sp_status sp_op_call_into(int op, int n_in, sp_tensor *const *in, const sp_attrs
     sp_attrs rbuf;
     const sp_attrs *use = dispatch_random_attrs(def, attrs, &metas[0], &rbuf, &st);
     if (!use) return st;
-    return dispatch_launch(be, op, n_in, in, use, n, out);
+    sp_tensor *mbuf[SP_MAX_INPUTS];
+    sp_tensor *const *kin = move ? dispatch_moved(n_in, in, move, dev, mbuf) : in;
+    if (move && !kin) return sp_last_status() ? sp_last_status() : SP_ERR_DEVICE;
+    st = dispatch_launch(be, op, n_in, kin, use, n, out);
+    dispatch_unmove(n_in, kin, move);
+    return st;
 }
 
 sp_status sp_op_call_name(const char *name, int n_in, sp_tensor *const *in,

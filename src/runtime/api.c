@@ -35,7 +35,9 @@
 /* sp_tensor_reshape, noted for autodiff as the reshape primitive it stands
  * for (a view where it can be one). */
 static sp_status reshape_noted(sp_tensor *t, int n, const int64_t *shape, sp_tensor **out) {
-    if (rt_meta_mode(t)) {
+    /* the core copies a strided tensor only on the CPU: elsewhere the
+     * primitive makes the contiguous copy */
+    if (rt_meta_mode(t) || (t->buf->device.type != SP_DEVICE_CPU && !sp_tensor_is_contiguous(t))) {
         sp_attrs a;
         sp_attrs_init(&a);
         if (sp_attrs_set_ints(&a, "shape", n, shape) != SP_OK) return sp_last_status();
@@ -54,9 +56,14 @@ static sp_status reshape_noted(sp_tensor *t, int n, const int64_t *shape, sp_ten
 }
 
 /* In meta mode, a view `v` of t that core made (squeeze, unsqueeze) is
- * replaced by the RESHAPE primitive to its shape; otherwise v itself.
- * Takes v's reference; NULL + error. */
+ * replaced by the RESHAPE primitive to its shape; otherwise v itself,
+ * noted for autodiff as that RESHAPE.  Takes v's reference; NULL + error. */
 static sp_tensor *view_noted(sp_tensor *t, sp_tensor *v) {
+    if (v && !rt_meta_mode(t)) {
+        sp_attrs a;
+        sp_attrs_init(&a);
+        if (sp_attrs_set_ints(&a, "shape", v->ndim, v->shape) == SP_OK) ad_record_op(SP_OP_RESHAPE, 1, &t, &a, 1, &v);
+    }
     if (!v || !rt_meta_mode(t)) return v;
     sp_tensor *out = NULL;
     sp_status st = reshape_noted(t, v->ndim, v->shape, &out);
@@ -263,7 +270,8 @@ static int dtype_arg(api_call *c, const char *name, int dflt) {
 }
 
 static sp_tensor *cast_t(sp_tensor *t, sp_dtype d) {
-    if (rt_meta_mode(t)) return rt_cast(t, d);
+    /* rt_cast: the CAST primitive (noted for autodiff by rt_op) off the CPU */
+    if (rt_meta_mode(t) || t->buf->device.type != SP_DEVICE_CPU) return rt_cast(t, d);
     sp_tensor *out = NULL;
     if (sp_tensor_cast(t, d, &out) != SP_OK) return NULL;
     sp_attrs a;
@@ -291,6 +299,21 @@ static int shape_from_varargs(api_call *c, const sp_value *va, int64_t *shape, i
     return rt_ints_of(s, shape, n, what);
 }
 
+/* r, a new tensor value made without inputs (so on the default device),
+ * moved to the device of x when that differs: ..._like and bernoulli keep
+ * their input's device.  Takes r; NULL + error. */
+static sp_value *on_device_of(const sp_tensor *x, sp_value *r) {
+    if (!r || r->kind != SP_V_TENSOR || !x->buf) return r;
+    sp_device want = x->buf->device, have = r->u.tensor->buf->device;
+    if (want.type == SP_DEVICE_META || have.type == SP_DEVICE_META ||
+        (want.type == have.type && (want.type == SP_DEVICE_CPU || want.index == have.index)))
+        return r;
+    sp_tensor *t = NULL;
+    sp_status st = sp_tensor_to(r->u.tensor, want, &t);
+    sp_value_release(r);
+    return st == SP_OK ? rt_wrap(t) : NULL;
+}
+
 /* ---- impl functions --------------------------------------------------------------------- */
 
 static sp_value *api_tensor(api_call *c) {
@@ -302,8 +325,9 @@ static sp_value *api_tensor(api_call *c) {
         return NULL;
     }
     if (rt_is_scalar(data)) {
-        sp_tensor *t = rt_as_tensor(data, d, c->qname);
-        return rt_wrap(t);
+        /* made by the user, so on the default device (a scalar operand's
+         * 0-d tensor stays on the CPU: rt_as_tensor) */
+        return rt_wrap(rt_to_default(rt_as_tensor(data, d, c->qname)));
     }
     return rt_wrap(rt_tensor_from_data(data, d, c->qname));
 }
@@ -357,7 +381,7 @@ static sp_value *api_full_like(api_call *c) {
         if (rt_float_of(fv, &v, "ops.full_like() fill_value")) return NULL;
         sp_attrs_set_float(&a, "value", v);
     }
-    return rt_op(c->row->prim, 0, NULL, &a);
+    return on_device_of(x->u.tensor, rt_op(c->row->prim, 0, NULL, &a));
 }
 
 static sp_value *api_arange(api_call *c) {
@@ -418,11 +442,14 @@ static sp_value *api_bernoulli(api_call *c) {
     sp_attrs_init(&a);
     sp_attrs_set_ints(&a, "shape", t->ndim, t->shape);
     sp_attrs_set_dtype(&a, "dtype", t->dtype);
-    sp_tensor_release(t);
+    sp_value *r = NULL;
     for (int k = 1; k < c->n; k++)
-        if (api_attr_from(c, &c->p[k], c->v[k], &a)) return NULL;
+        if (api_attr_from(c, &c->p[k], c->v[k], &a)) goto done;
     if (sp_attrs_find(&a, "seed")) sp_attrs_set_int(&a, "offset", 0);
-    return rt_op(SP_OP_BERNOULLI, 0, NULL, &a);
+    r = on_device_of(t, rt_op(SP_OP_BERNOULLI, 0, NULL, &a));
+done:
+    sp_tensor_release(t);
+    return r;
 }
 
 static sp_value *api_leaky_relu(api_call *c) {
@@ -803,8 +830,10 @@ done:
     return r;
 }
 
-/* An optional parameter tensor of `shape`: the argument, or `fill` values. */
-static sp_tensor *param_or(api_call *c, const char *name, int n, const int64_t *shape, sp_dtype d, double fill) {
+/* An optional parameter tensor of `shape`: the argument, or `fill` values
+ * on the device of x. */
+static sp_tensor *param_or(api_call *c, const sp_tensor *x, const char *name, int n, const int64_t *shape,
+                           sp_dtype d, double fill) {
     if (!api_is_none(api_arg(c, name))) return targ(c, name);
     if (sp_op_tracing()) { /* a FULL the trace sees, not a constant */
         sp_attrs a;
@@ -818,6 +847,12 @@ static sp_tensor *param_or(api_call *c, const char *name, int n, const int64_t *
     if (t && sp_tensor_fill(t, fill) != SP_OK) {
         sp_tensor_release(t);
         return NULL;
+    }
+    if (t && x->buf && x->buf->device.type != SP_DEVICE_CPU && x->buf->device.type != SP_DEVICE_META) {
+        sp_tensor *m = NULL;
+        sp_status st = sp_tensor_to(t, x->buf->device, &m);
+        sp_tensor_release(t);
+        t = st == SP_OK ? m : NULL;
     }
     return t;
 }
@@ -835,8 +870,8 @@ static sp_value *api_layer_norm(api_call *c) {
         sp_error(SP_ERR_SHAPE, "ops.layer_norm(): normalized_shape has %d dims, the input %d", n, x->ndim);
         goto done;
     }
-    g = param_or(c, "weight", n, ns, x->dtype, 1);
-    b = g ? param_or(c, "bias", n, ns, x->dtype, 0) : NULL;
+    g = param_or(c, x, "weight", n, ns, x->dtype, 1);
+    b = g ? param_or(c, x, "bias", n, ns, x->dtype, 0) : NULL;
     if (!b) goto done;
     sp_attrs a;
     sp_attrs_init(&a);
@@ -860,15 +895,16 @@ static sp_value *api_batch_norm(api_call *c) {
         sp_error(SP_ERR_SHAPE, "ops.batch_norm(): the input needs a channel axis (at least 2 dims), got %d", x->ndim);
         goto done;
     }
-    g = param_or(c, "weight", 1, &x->shape[1], x->dtype, 1);
-    b = g ? param_or(c, "bias", 1, &x->shape[1], x->dtype, 0) : NULL;
+    g = param_or(c, x, "weight", 1, &x->shape[1], x->dtype, 1);
+    b = g ? param_or(c, x, "bias", 1, &x->shape[1], x->dtype, 0) : NULL;
     if (!b) goto done;
     sp_attrs a;
     sp_attrs_init(&a);
+    /* training, momentum and eps (as the primitive's `epsilon`, the row's
+     * ">epsilon"): exactly the attributes the primitive and its gradient
+     * rule take, so a recorded call differentiates */
     for (int k = 5; k < c->n; k++)
         if (api_attr_from(c, &c->p[k], c->v[k], &a)) goto done;
-    double eps = sp_attrs_get_float(&a, "eps", 1e-5);
-    sp_attrs_set_float(&a, "epsilon", eps);
     sp_tensor *in[5] = {x, g, b, rm, rv};
     r = rt_wrap(rt_op1(SP_OP_BATCH_NORM, 5, in, &a));
 done:
@@ -1008,6 +1044,10 @@ static sp_value *api_transpose_method(api_call *c) {
         sp_attrs_set_ints(&a, "perm", n, axes);
         r = rt_wrap(rt_op1(SP_OP_TRANSPOSE, 1, &t, &a));
     } else if (sp_tensor_permute(t, perm, &out) == SP_OK) {
+        sp_attrs a; /* noted for autodiff as the TRANSPOSE it stands for */
+        sp_attrs_init(&a);
+        for (int i = 0; i < n; i++) axes[i] = perm[i];
+        if (sp_attrs_set_ints(&a, "perm", n, axes) == SP_OK) ad_record_op(SP_OP_TRANSPOSE, 1, &t, &a, 1, &out);
         r = rt_wrap(out);
     }
 done:

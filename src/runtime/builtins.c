@@ -238,8 +238,9 @@ static int value_eq(const sp_value *a, const sp_value *b, int depth) {
             sp_meta_value_error("==", r->u.tensor);
             t = -1;
         } else if (r->kind == SP_V_TENSOR) {
-            const sp_tensor *x = r->u.tensor;
-            for (int64_t i = 0, n = sp_tensor_numel(x); i < n && t; i++) {
+            sp_tensor *x = rt_host(r->u.tensor); /* a GPU result is read on the host */
+            if (!x) t = -1;
+            for (int64_t i = 0, n = x ? sp_tensor_numel(x) : 0; i < n && t; i++) {
                 int64_t idx[SP_MAX_DIMS], lin = i;
                 for (int d = x->ndim - 1; d >= 0; d--) {
                     idx[d] = lin % x->shape[d];
@@ -247,6 +248,7 @@ static int value_eq(const sp_value *a, const sp_value *b, int depth) {
                 }
                 t = sp_tensor_get(x, idx) != 0;
             }
+            sp_tensor_release(x);
         } else {
             t = sp_value_truth(r);
         }
@@ -801,8 +803,10 @@ static sp_value *b_int(const sp_value *x) {
         return sp_value_int(v);
     }
     if (x->kind == SP_V_TENSOR && sp_tensor_numel(x->u.tensor) == 1 && !sp_dtype_is_float(x->u.tensor->dtype) &&
-        !sp_tensor_is_meta(x->u.tensor)) /* a meta one fails in rt_float_of below */
-        return sp_value_int(sp_load_i64(x->u.tensor->dtype, sp_tensor_data(x->u.tensor)));
+        !sp_tensor_is_meta(x->u.tensor)) { /* a meta one fails in rt_float_of below */
+        int64_t i; /* rt_int_of reads a GPU tensor through a host copy */
+        return rt_int_of(x, &i, "int()") ? NULL : sp_value_int(i);
+    }
     if (x->kind != SP_V_FLOAT && x->kind != SP_V_TENSOR) {
         sp_error(SP_ERR_TYPE, "int() argument must be a string or a number, not '%s'", sp_value_kind_name(x));
         return NULL;

@@ -6,7 +6,9 @@
  * place in the arena.  A run only (1) checks that the parameters have the
  * signature the plan was made for -- a plan for (784, 256) is wrong for
  * anything else, so a mismatch is an error naming the parameter, never a
- * silent overrun; (2) takes an arena on the parameters' device; (3) makes
+ * silent overrun; (2) takes an arena on the parameters' device (the
+ * default device when there are none; constants, made on the CPU by the
+ * compiler, are copied there once and kept: exec_const); (3) makes
  * a tensor for each slot when its kernel runs: a window on the arena, a
  * fresh tensor for an output, a view (reshape/transpose/slice/broadcast_to)
  * over its source; (4) launches each kernel with sp_op_call_into into its
@@ -73,6 +75,9 @@ sp_status exec_check(const sp_lowered *l, int n, sp_tensor *const *params, sp_de
             return sp_error(SP_ERR_DEVICE, "@%s (lowered): parameters 0 and %d are on different devices",
                             l->name, i);
     }
+    /* no tensor parameter to follow: the program's tensors are made where
+     * the default device is (`spore run --device cuda`) */
+    if (first) *dev = sp_default_device();
     return SP_OK;
 }
 

@@ -88,8 +88,17 @@ int rt_is_scalar(const sp_value *v);
  * bool for bools).  `what` names the function for the error message. */
 sp_tensor *rt_as_tensor(const sp_value *v, int weak, const char *what);
 /* A tensor from nested tuples/lists of scalars (ops.tensor): dtype < 0
- * infers as rt_as_tensor does. */
+ * infers as rt_as_tensor does.  Made on the default device
+ * (sp_default_device); a Tensor given as data keeps its own. */
 sp_tensor *rt_tensor_from_data(const sp_value *data, int dtype, const char *what);
+/* t's values in CPU memory, for reading them on the host (item, int(),
+ * truth, printing): t itself (retained) when it is on the CPU, else a new
+ * contiguous host copy.  NULL + error (a meta tensor, a device failure). */
+sp_tensor *rt_host(const sp_tensor *t);
+/* The new tensor t (taken over) on the default device when that is not the
+ * CPU and t is a real CPU tensor, else t itself.  NULL + error (t
+ * released). */
+sp_tensor *rt_to_default(sp_tensor *t);
 /* An int from an int/bool value or a one-element integer tensor. */
 int rt_int_of(const sp_value *v, int64_t *out, const char *what);
 /* A float from an int/float/bool value or a one-element tensor. */

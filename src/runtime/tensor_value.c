@@ -27,6 +27,13 @@
  * data, a tensor as an int index) is an SP_ERR_VALUE error naming the
  * function.
  *
+ * Devices.  Tensors made from Python data (spore.tensor([...]), a list
+ * operand) go to the default device (sp_default_device); a 0-d tensor made
+ * from a Python scalar stays on the CPU, where primitives accept it beside
+ * tensors of any device (src/ops/dispatch.c).  Everything that reads a
+ * value on the host (item, int(), tolist, a tensor inside list data) reads
+ * a GPU tensor through a host copy (rt_host).
+ *
  * Every error says which operation, which kinds or shapes; nothing here
  * aborts on user input.
  */
@@ -43,7 +50,8 @@
 int rt_meta_mode(const sp_tensor *t) { return sp_op_tracing() || sp_tensor_is_meta(t); }
 
 sp_tensor *rt_cast(sp_tensor *t, sp_dtype d) {
-    if (!rt_meta_mode(t)) {
+    /* the core's copy is for the CPU; elsewhere the CAST primitive */
+    if (!rt_meta_mode(t) && t->buf->device.type == SP_DEVICE_CPU) {
         sp_tensor *out = NULL;
         return sp_tensor_cast(t, d, &out) == SP_OK ? out : NULL;
     }
@@ -59,6 +67,54 @@ static int meta_value(const sp_value *v, const char *what) {
     if (v->kind != SP_V_TENSOR || !sp_tensor_is_meta(v->u.tensor)) return 0;
     sp_meta_value_error(what, v->u.tensor);
     return 1;
+}
+
+sp_tensor *rt_host(const sp_tensor *t) {
+    if (!t || !t->buf) {
+        sp_error(SP_ERR_ARG, "NULL tensor");
+        return NULL;
+    }
+    if (t->buf->device.type == SP_DEVICE_CPU) {
+        sp_tensor_retain((sp_tensor *)t);
+        return (sp_tensor *)t;
+    }
+    if (sp_tensor_is_meta(t)) {
+        sp_meta_value_error("reading the values", t);
+        return NULL;
+    }
+    sp_tensor *h = NULL;
+    /* sp_tensor_to only reads its source (it retains t when nothing moves) */
+    return sp_tensor_to((sp_tensor *)t, SP_CPU, &h) == SP_OK ? h : NULL;
+}
+
+sp_tensor *rt_to_default(sp_tensor *t) {
+    if (!t || t->buf->device.type != SP_DEVICE_CPU) return t;
+    sp_device dev = sp_default_device();
+    if (dev.type == SP_DEVICE_CPU) return t;
+    sp_tensor *d = NULL;
+    sp_status st = sp_tensor_to(t, dev, &d);
+    sp_tensor_release(t);
+    return st == SP_OK ? d : NULL;
+}
+
+/* The value of the one-element tensor t, read on the host; NaN (with the
+ * error set) when t cannot be read. */
+static double elem_f64(const sp_tensor *t) {
+    if (t->buf->device.type == SP_DEVICE_CPU) return sp_load_f64(t->dtype, sp_tensor_data(t));
+    sp_tensor *h = rt_host(t);
+    double v = h ? sp_load_f64(h->dtype, sp_tensor_data(h)) : NAN;
+    sp_tensor_release(h);
+    return v;
+}
+
+/* As elem_f64 for integers (exact beyond 2^53); -1 sets *bad on failure. */
+static int64_t elem_i64(const sp_tensor *t, int *bad) {
+    if (t->buf->device.type == SP_DEVICE_CPU) return sp_load_i64(t->dtype, sp_tensor_data(t));
+    sp_tensor *h = rt_host(t);
+    int64_t v = h ? sp_load_i64(h->dtype, sp_tensor_data(h)) : -1;
+    if (!h) *bad = 1;
+    sp_tensor_release(h);
+    return v;
 }
 
 sp_value *rt_wrap(sp_tensor *t) {
@@ -134,7 +190,7 @@ static int data_scan(const sp_value *v, int depth, data_info *di) {
 static void data_fill(const sp_value *v, int depth, const data_info *di, sp_dtype d, char **p) {
     if (depth == di->ndim) {
         if (v->kind == SP_V_FLOAT) sp_store_f64(d, *p, v->u.f);
-        else if (v->kind == SP_V_TENSOR) sp_store_f64(d, *p, sp_load_f64(v->u.tensor->dtype, sp_tensor_data(v->u.tensor)));
+        else if (v->kind == SP_V_TENSOR) sp_store_f64(d, *p, elem_f64(v->u.tensor));
         else sp_store_i64(d, *p, scalar_i64(v));
         *p += sp_dtype_size(d);
         return;
@@ -169,8 +225,13 @@ sp_tensor *rt_tensor_from_data(const sp_value *data, int dtype, const char *what
     sp_tensor *t = sp_tensor_new(d, di.ndim, di.shape, SP_CPU);
     if (!t) return NULL;
     char *p = sp_tensor_data(t);
+    sp_clear_error();
     data_fill(data, 0, &di, d, &p);
-    return t;
+    if (sp_last_status() != SP_OK) { /* a GPU element could not be read */
+        sp_tensor_release(t);
+        return NULL;
+    }
+    return rt_to_default(t);
 }
 
 sp_tensor *rt_as_tensor(const sp_value *v, int weak, const char *what) {
@@ -193,8 +254,9 @@ int rt_int_of(const sp_value *v, int64_t *out, const char *what) {
         return 0;
     }
     if (v->kind == SP_V_TENSOR && sp_tensor_numel(v->u.tensor) == 1 && !sp_dtype_is_float(v->u.tensor->dtype)) {
-        *out = sp_load_i64(v->u.tensor->dtype, sp_tensor_data(v->u.tensor));
-        return 0;
+        int bad = 0;
+        *out = elem_i64(v->u.tensor, &bad);
+        return bad ? -1 : 0;
     }
     sp_error(SP_ERR_TYPE, "%s: expected an int, got %s", what, sp_value_kind_name(v));
     return -1;
@@ -207,8 +269,9 @@ int rt_float_of(const sp_value *v, double *out, const char *what) {
         return 0;
     }
     if (v->kind == SP_V_TENSOR && sp_tensor_numel(v->u.tensor) == 1) {
-        *out = sp_load_f64(v->u.tensor->dtype, sp_tensor_data(v->u.tensor));
-        return 0;
+        sp_clear_error();
+        *out = elem_f64(v->u.tensor);
+        return sp_last_status() != SP_OK ? -1 : 0;
     }
     sp_error(SP_ERR_TYPE, "%s: expected a number, got %s", what, sp_value_kind_name(v));
     return -1;
@@ -232,16 +295,18 @@ int rt_ints_of(const sp_value *v, int64_t *out, int *n, const char *what) {
     }
     if (meta_value(v, what)) return -1;
     if (v->kind == SP_V_TENSOR && v->u.tensor->ndim <= 1 && !sp_dtype_is_float(v->u.tensor->dtype)) {
-        const sp_tensor *t = v->u.tensor;
-        int64_t k = sp_tensor_numel(t);
+        int64_t k = sp_tensor_numel(v->u.tensor);
         if (k > SP_MAX_ATTR_INTS) {
             sp_error(SP_ERR_ARG, "%s: at most %d integers, got %lld", what, SP_MAX_ATTR_INTS, (long long)k);
             return -1;
         }
+        sp_tensor *t = rt_host(v->u.tensor);
+        if (!t) return -1;
         for (int64_t i = 0; i < k; i++) {
             int64_t idx = i;
             out[i] = (int64_t)sp_tensor_get(t, t->ndim ? &idx : NULL);
         }
+        sp_tensor_release(t);
         *n = (int)k;
         return 0;
     }
@@ -282,20 +347,17 @@ sp_value *rt_tensor_to_py(const sp_tensor *t, int as_list) {
         sp_meta_value_error(as_list ? "Tensor.tolist()" : "Tensor.item()", t);
         return NULL;
     }
-    if (t->buf->device.type != SP_DEVICE_CPU) {
-        sp_error(SP_ERR_UNSUPPORTED, "the tensor is not on the CPU");
+    if (!as_list && sp_tensor_numel(t) != 1) {
+        char sh[96];
+        sp_error(SP_ERR_ARG, "item: only a tensor of one element converts to a Python scalar, not shape %s",
+                 sp_shape_str(t->ndim, t->shape, sh, sizeof sh));
         return NULL;
     }
-    if (!as_list) {
-        if (sp_tensor_numel(t) != 1) {
-            char sh[96];
-            sp_error(SP_ERR_ARG, "item: only a tensor of one element converts to a Python scalar, not shape %s",
-                     sp_shape_str(t->ndim, t->shape, sh, sizeof sh));
-            return NULL;
-        }
-        return elem_to_py(t->dtype, sp_tensor_data(t));
-    }
-    return to_list(t, 0, sp_tensor_data(t));
+    sp_tensor *h = rt_host(t);
+    if (!h) return NULL;
+    sp_value *r = as_list ? to_list(h, 0, sp_tensor_data(h)) : elem_to_py(h->dtype, sp_tensor_data(h));
+    sp_tensor_release(h);
+    return r;
 }
 
 /* ---- primitives as functions -------------------------------------------------- */
@@ -570,6 +632,49 @@ static sp_value *getitem_prims(sp_tensor *t, const int64_t *b, const int64_t *e,
     return rt_wrap(cur);
 }
 
+/* For the eager tape (ad_tape_recording): notes the basic-index view v of
+ * t as the primitives it stands for, as getitem_prims would run them --
+ * SLICE to an intermediate view over every axis of t, then RESHAPE to v's
+ * shape (a RESHAPE alone when nothing is sliced).  Cannot fail: a view
+ * that cannot be made is simply not noted (the tape treats v as a
+ * constant only if it never saw it). */
+static void getitem_noted(sp_tensor *t, const int64_t *b, const int64_t *e, const int64_t *s, sp_tensor *v) {
+    int sliced = 0;
+    for (int k = 0; k < t->ndim; k++) sliced |= b[k] != 0 || e[k] != t->shape[k] || s[k] != 1;
+    sp_tensor *mid = t;
+    sp_attrs a;
+    if (sliced) {
+        int64_t shape[SP_MAX_DIMS], strides[SP_MAX_DIMS], offset = t->offset, empty = 0;
+        for (int k = 0; k < t->ndim; k++) {
+            int64_t first = 0;
+            shape[k] = sp_slice_range(t->shape[k], b[k], e[k], s[k], &first);
+            strides[k] = t->strides[k] * s[k];
+            offset += first * t->strides[k];
+            empty |= shape[k] == 0;
+        }
+        if (empty) offset = t->offset;
+        if (!(mid = sp_tensor_view_of(t->buf, t->dtype, t->ndim, shape, strides, offset))) {
+            sp_clear_error();
+            return;
+        }
+        sp_attrs_init(&a);
+        sp_attrs_set_ints(&a, "begin", t->ndim, b);
+        sp_attrs_set_ints(&a, "end", t->ndim, e);
+        sp_attrs_set_ints(&a, "step", t->ndim, s);
+        int same = mid->ndim == v->ndim;
+        for (int k = 0; same && k < v->ndim; k++) same = mid->shape[k] == v->shape[k];
+        ad_record_op(SP_OP_SLICE, 1, &t, &a, 1, same ? &v : &mid);
+        if (same) {
+            sp_tensor_release(mid);
+            return;
+        }
+    }
+    sp_attrs_init(&a);
+    sp_attrs_set_ints(&a, "shape", v->ndim, v->shape);
+    ad_record_op(SP_OP_RESHAPE, 1, &mid, &a, 1, &v);
+    if (mid != t) sp_tensor_release(mid);
+}
+
 static sp_value *tensor_getitem(sp_tensor *t, const sp_value *index) {
     const sp_value *one[1] = {index};
     sp_value *const *items = (sp_value *const *)one;
@@ -682,7 +787,9 @@ static sp_value *tensor_getitem(sp_tensor *t, const sp_value *index) {
             for (int k = 0; k < nd; k++) strides[k] = 0;
             break;
         }
-    return rt_wrap(sp_tensor_view_of(t->buf, t->dtype, nd, shape, strides, offset));
+    sp_tensor *view = sp_tensor_view_of(t->buf, t->dtype, nd, shape, strides, offset);
+    if (view && ad_tape_recording()) getitem_noted(t, sb, se, ss, view);
+    return rt_wrap(view);
 too_many:
     sp_error(SP_ERR_SHAPE, "indexing would give more than %d dimensions", SP_MAX_DIMS);
     return NULL;

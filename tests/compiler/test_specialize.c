@@ -316,6 +316,54 @@ static void test_dump_ir(void) {
     rmdir(dir);
 }
 
+/* f(*args) over a tuple of static length is an ordinary call: the callee
+ * (a *args forwarder too, keywords among the items) is specialized and
+ * inlined, so one graph is left and no call_star runs. */
+static void test_star_calls_inline(void) {
+    const char *text = "def add3(a, b, c=100.0):\n"
+                       "    return a * 100.0 + b * 10.0 + c\n"
+                       "def fwd(f, *args):\n"
+                       "    return f(*args)\n"
+                       "def f(x):\n"
+                       "    t = (x, x)\n"
+                       "    return fwd(add3, *t) + add3(*(x,), b=x, c=1.0)\n";
+    float x[2] = {1, 2}, want[2] = {321, 541};
+    CHECK(compile_run_1(text, "f", 2, x, want, NULL) == 1);
+}
+
+/* The specializer's statistics count each leaf call once: an in-place API
+ * call replaced by its primitive (ops.assign) is "replaced", not also
+ * "kept"; a print stays a run-time call ("kept"). */
+static void test_stats_count_each_leaf_once(void) {
+    sp_module *m = source("from spore import ops\n"
+                          "def f(x, y):\n"
+                          "    ops.assign(x, y)\n"
+                          "    print(1)\n"
+                          "    return x\n");
+    CHECK(m != NULL);
+    if (!m) return;
+    int64_t sh[1] = {3};
+    sp_value *args[2] = {tensor_arg(SP_F32, 1, sh, NULL), tensor_arg(SP_F32, 1, sh, NULL)};
+    sp_compile_options opt = {0};
+    opt.stop_after = "specialize";
+    sp_compiled *c = NULL;
+    CHECK_OK(sp_compile(m, "f", 2, args, &opt, &c));
+    const sp_spec_stats *st = c ? sp_compiled_spec_stats(c) : NULL;
+    CHECK(st != NULL);
+    if (st) {
+        CHECK(st->n_replaced == 1); /* ops.assign -> prim.assign */
+        CHECK(st->n_kept == 1);     /* print */
+    }
+    int ng, untyped, napi;
+    if (c) {
+        scan(sp_compiled_module(c), &ng, &untyped, RT_B_API, &napi);
+        CHECK(napi == 0);
+    }
+    sp_compiled_free(c);
+    for (int i = 0; i < 2; i++) sp_value_release(args[i]);
+    sp_module_free(m);
+}
+
 int main(void) {
     int64_t live = sp_cpu_live_bytes();
     RUN(test_mlp_static_values);
@@ -325,6 +373,8 @@ int main(void) {
     RUN(test_cache);
     RUN(test_type_errors);
     RUN(test_dump_ir);
+    RUN(test_stats_count_each_leaf_once);
+    RUN(test_star_calls_inline);
     CHECK(sp_cpu_live_bytes() == live);
     return TEST_SUMMARY();
 }

@@ -41,7 +41,7 @@ NONE = -(2**63)
 
 # rules for primitives that are not flagged differentiable but are used in
 # (or are the adjoints of) rules, checked like the others
-EXTRA = ["embedding_backward"]
+EXTRA = ["embedding_backward", "sparse_softmax_cross_entropy_backward"]
 
 
 def rule_files():
@@ -340,6 +340,11 @@ def cases_for(name):
         lab = In("i", rng.integers(0, 5, (4,)))
         return [Case([F(R(4, 5)), lab]), Case([F(R(4, 5)), lab], {"reduction": "sum"}),
                 Case([F(R(4, 5)), lab], {"reduction": "none"})]
+    if name == "sparse_softmax_cross_entropy_backward":
+        # the rule of cross-entropy's rule (grad of grad through the loss)
+        lab = In("i", rng.integers(0, 5, (4,)))
+        return [Case([F(R(4, 5)), lab, F(R())]), Case([F(R(4, 5)), lab, F(R())], {"reduction": "sum"}),
+                Case([F(R(4, 5)), lab, F(R(4))], {"reduction": "none"})]
     if name == "layer_norm":
         return [Case([F(R(3, 4)), F(R(4)), F(R(4))]), Case([F(R(2, 3, 4)), F(R(3, 4)), F(R(3, 4))], {"axis": 1}),
                 Case([F(R(3, 5)), F(R(5)), F(R(5))], {"epsilon": 0.1}, dnone=(1, 2)),

@@ -205,3 +205,106 @@ def test_transpose_tiled(dt):
             assert g.numpy().shape == want.shape
             assert bits(g) == bits(c), (dt, shape, perm, layout)
             np.testing.assert_array_equal(g.numpy(), want.astype(g.numpy().dtype))
+
+
+# Layer norm's register kernels against the CPU kernel on identical inputs.
+# The shapes pick every path: a warp per row (D <= 128 chunks), blocks of
+# 64..512 threads with 1..8 chunks per lane, 16-byte and element-wise
+# loads (D not a multiple of the chunk), a group walking many rows (M past
+# the number of groups), rows too long for the registers (rows.cuh's kernel
+# forward; the plain kernels backward), an empty batch.
+LN_FWD_SHAPES = [(64, 768), (32, 1024), (6, 4096), (9, 5), (7, 33), (300, 64), (5, 1001),
+                 (3, 8192), (2, 12289), (2, 40000), (2, 3, 40)]
+LN_BWD_SHAPES = [(64, 768), (32, 1024), (6, 4096), (9, 5), (7, 33), (10000, 32), (5000, 600),
+                 (5, 1001), (3, 8192), (2, 8200), (2, 3, 40), (0, 16)]
+LN_DTYPES = ["float32", "bfloat16", "float16", "float64"]
+MANTISSA = {"bfloat16": 7, "float16": 10}
+
+
+def close_to_cpu(g, c, dt, what):
+    """g (GPU) against c (CPU kernel): float32 to 1e-5 relative, float64 to
+    1e-12, half types to one unit of their last place (both round a float
+    result once); an absolute slack of the same relative size times the
+    largest value covers entries that cancel to near zero."""
+    g, c = g.numpy().astype(np.float64), c.numpy().astype(np.float64)
+    assert g.shape == c.shape, what
+    if c.size == 0:
+        return
+    big = np.abs(c).max()
+    if dt in MANTISSA:
+        ulp = 2.0 ** (np.floor(np.log2(np.maximum(np.abs(c), 1e-30))) - MANTISSA[dt])
+        bad = np.abs(g - c) > ulp + 1e-5 * big
+        assert not bad.any(), (what, dt, g[bad][:5], c[bad][:5])
+    else:
+        tol = 1e-12 if dt == "float64" else 1e-5
+        np.testing.assert_allclose(g, c, rtol=tol, atol=tol * big, err_msg=f"{what} {dt}")
+
+
+def ln_inputs(shape, dt, seed):
+    r = np.random.default_rng(seed)
+    D = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+    v = r.uniform(-2, 2, shape) + 1.5
+    gm, bt = r.uniform(0.5, 1.5, shape[1:]), r.uniform(-1, 1, shape[1:])
+    dyv = r.uniform(-1, 1, shape)
+    return v, gm, bt, dyv, D
+
+
+@pytest.mark.parametrize("dt", LN_DTYPES)
+def test_layer_norm_matches_cpu(dt):
+    for shape in LN_FWD_SHAPES:
+        v, gm, bt, _, _ = ln_inputs(shape, dt, shape[-1] + len(shape))
+        ins = [sp.tensor(v, dt), sp.tensor(gm, dt), sp.tensor(bt, dt)]
+        attrs = {"axis": 1, "epsilon": 1e-5}
+        cpu = sp.call("layer_norm", ins, attrs)
+        gpu = gpu_call("layer_norm", ins, attrs)
+        for name, g, c in zip(("y", "mean", "rstd"), gpu, cpu):
+            close_to_cpu(g, c, dt if name == "y" else test_ops.stat_dtype(dt), (name, shape))
+        g1 = [gpu_at_offset(v, dt, 1), move(ins[1], GPU), move(ins[2], GPU)]
+        y1 = sp.call("layer_norm", g1, attrs)
+        for a, b in zip(y1, gpu):
+            assert bits(to_cpu(a)) == bits(b), (dt, shape, "misaligned input changed the bits")
+
+
+@pytest.mark.parametrize("dt", LN_DTYPES)
+def test_layer_norm_backward_matches_cpu(dt):
+    for shape in LN_BWD_SHAPES:
+        v, gm, bt, dyv, D = ln_inputs(shape, dt, 7 * shape[-1] + shape[0])
+        attrs = {"axis": 1, "epsilon": 1e-5}
+        x, g = sp.tensor(v, dt), sp.tensor(gm, dt)
+        _, mean, rstd = sp.call("layer_norm", [x, g, sp.tensor(bt, dt)], attrs)
+        ins = [sp.tensor(dyv, dt), x, g, mean, rstd]
+        cpu = sp.call("layer_norm_backward", ins, {"axis": 1})
+        gpu = gpu_call("layer_norm_backward", ins, {"axis": 1})
+        for name, a, b in zip(("dx", "dgamma", "dbeta"), gpu, cpu):
+            close_to_cpu(a, b, dt, (name, shape))
+        if shape[0] == 0:
+            assert not gpu[1].numpy().any() and not gpu[2].numpy().any()
+            continue
+        # the same bits on a second run (no atomics) and from misaligned data
+        again = gpu_call("layer_norm_backward", ins, {"axis": 1})
+        mis = sp.call("layer_norm_backward",
+                      [gpu_at_offset(dyv, dt, 1), gpu_at_offset(v, dt, 3)]
+                      + [move(t, GPU) for t in ins[2:]], {"axis": 1})
+        for name, a, b, c in zip(("dx", "dgamma", "dbeta"), gpu, again, mis):
+            assert bits(a) == bits(b), (dt, shape, name, "second run changed the bits")
+            assert bits(a) == bits(to_cpu(c)), (dt, shape, name, "misaligned input changed bits")
+
+
+def test_layer_norm_backward_against_numpy():
+    """The fused backward's formulas themselves, on a float64 reference."""
+    for shape in [(300, 768), (40, 4096), (7, 1001)]:
+        v, gm, _, dyv, D = ln_inputs(shape, "float32", shape[1])
+        x, dy = test_ops.ref_in(v, "float32"), test_ops.ref_in(dyv, "float32")
+        mean = test_ops.ref_in(x.mean(axis=1), "float32")
+        rstd = test_ops.ref_in(1 / np.sqrt(x.var(axis=1) + 1e-5), "float32")
+        g64 = test_ops.ref_in(gm, "float32")
+        dx, dg, db = gpu_call("layer_norm_backward",
+                              [sp.tensor(dyv, "float32"), sp.tensor(v, "float32"),
+                               sp.tensor(gm, "float32"), sp.tensor(mean, "float32"),
+                               sp.tensor(rstd, "float32")], {"axis": 1})
+        wdx, xhat = test_ops.norm_bwd(dy, x, g64, mean[:, None], rstd[:, None], (1,), None)
+        tol = RTOL["float32"] * 8
+        test_ops.check(dx, wdx, "float32", rtol=tol, atol=tol)
+        test_ops.check(dg, (dy * xhat).sum(axis=0), "float32", rtol=tol,
+                       atol=tol * 10 * np.sqrt(shape[0]))
+        test_ops.check(db, dy.sum(axis=0), "float32", rtol=tol, atol=tol * 10 * np.sqrt(shape[0]))

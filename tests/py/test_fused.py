@@ -63,6 +63,11 @@ CHAINS_FLOAT = [
     "i0 i1 less i0 i2 where i1 greater_equal i1 i2 where clamp{min=-0.5}",
     "i0 cast{dtype=float64} i1 add cast{dtype=float16} f:3 mul",
     "i0 isnan logical_not i1 isfinite logical_and i0 i2 where",
+    # a masked gradient (relu's rule): the where's literal is spread over the
+    # block for the branch-free loop; a (70, 1) input broadcast along rows is
+    # gathered by filling runs
+    "i0 f:0 greater i1 b:0 where",
+    "i0 i2 add relu i0 f:0 less f:1 i1 where mul",
 ]
 
 
@@ -252,3 +257,27 @@ def test_prim_program_is_fused():
     assert ir.stdout.count("prim.fused_elementwise(") >= 4, ir.stdout
     assert '"i0 i1 mul i2 add gelu{approximate=tanh} f:0.5 mul i0 sub clamp{min=-1.0,max=2.0}"' in ir.stdout
     assert 'keyword("reduce", "sum")' in ir.stdout
+
+
+def test_constant_leaves_become_literals():
+    """Creation calls and 0-d constants in a fused tree become literals only
+    where that changes no dtype, shape or value (fuse.c's essay): here the
+    zeros/ones/full(0.5) of `e` and the zeros_like of `g` are gone (no
+    launch left for them), while the zeros that widens `e` to (2, 3, 4),
+    the float32 full(0.1) that promotes a float16 sum and the float64
+    full(0.5) (a where literal would be held as bool) stay inputs; and the
+    compiled program prints what the VM prints."""
+    path = os.path.join(ROOT, "tests", "programs", "fusion_consts.py")
+    ir = spore("ir", path, "--entry", "f", "--stage", "fuse", "--args", "f32[3,4], f32[3,4]")
+    assert ir.returncode == 0, ir.stderr
+    text = ir.stdout
+    assert '"i0 f:1 greater i0 f:0 greater i1 f:0 where f:2 mul f:1 add f:0.5 maximum i2 where"' in text, text
+    assert '"i0 i1 f:0 where"' in text, text
+    creations = [ln.split("= prim.")[1].split("(")[0] for ln in text.splitlines()
+                 if "= prim.zeros(" in ln or "= prim.ones(" in ln or "= prim.full(" in ln]
+    assert creations == ["zeros", "full", "full"], text
+    assert 'prim.zeros(keyword("shape", (2, 3, 4)))' in text
+    assert 'keyword("value", 0.1)' in text and 'keyword("value", 0.5), keyword("dtype", dtype.float64)' in text
+    vm = spore("run", path)
+    comp = spore("run", "--compile", path)
+    assert vm.returncode == 0 and (comp.returncode, comp.stdout) == (0, vm.stdout), comp.stderr

@@ -53,6 +53,8 @@ PyObject *py_value_vectorcall(PyObject *self, PyObject *const *args, size_t narg
     sp_value **v;
     int n;
     if (py_args_to_values(args, PyVectorcall_NARGS(nargsf), kwnames, 0, &v, &n, NULL) < 0) return NULL;
+    /* compiled code runs kernels the PyNative tape does not see */
+    sp_tape_note_opaque("a compiled (GRAPH_MODE or @jit) function was called inside the function");
     sp_value *r = NULL;
     py_module *pm = pv->owner && Py_TYPE(pv->owner) == &py_module_type ? (py_module *)pv->owner : NULL;
     const sp_graph *g = pv->v->kind == SP_V_GRAPH ? pv->v->u.graph : NULL;

@@ -274,6 +274,33 @@ static PyObject *mod_cuda_available(PyObject *self, PyObject *unused) {
     return Py_BuildValue("(Os)", ok ? Py_True : Py_False, ok ? "" : sp_last_error());
 }
 
+/* set_default_device("cpu" | "cuda[:N]" | "GPU"): where tensors made
+ * without a device go (sp_set_default_device); ValueError for a bad name,
+ * RuntimeError with the library's reason for a GPU that is not there. */
+static PyObject *mod_set_default_device(PyObject *self, PyObject *name) {
+    (void)self;
+    const char *s = PyUnicode_AsUTF8(name);
+    if (!s) return NULL;
+    sp_device d;
+    if (sp_device_parse(s, &d) != SP_OK) {
+        PyErr_SetString(PyExc_ValueError, sp_last_error());
+        return NULL;
+    }
+    if (sp_set_default_device(d) != SP_OK) {
+        PyErr_SetString(sp_last_status() == SP_ERR_DEVICE ? PyExc_RuntimeError : PyExc_ValueError, sp_last_error());
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* default_device() -> "cpu" or "cuda:0". */
+static PyObject *mod_default_device(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    char buf[32];
+    return PyUnicode_FromString(sp_device_str(sp_default_device(), buf, sizeof buf));
+}
+
 static PyObject *mod_live_bytes(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
@@ -310,8 +337,14 @@ static PyMethodDef mod_methods[] = {
     {"deferred", (PyCFunction)(void (*)(void))py_deferred, METH_FASTCALL,
      "deferred(f, *bound): a function computing f(*bound)(*args) when called"},
     {"tensor_id", py_tensor_id, METH_O, "tensor_id(t): the identity of t's storage object"},
+    {"tape_grad", (PyCFunction)(void (*)(void))py_tape_grad, METH_FASTCALL,
+     "tape_grad(fn, grad_position, weights, has_aux, with_value, sens_param, args): a PyNative gradient"},
+    {"tape_stats", py_tape_stats, METH_NOARGS, "(backward graphs compiled, cache hits) of the PyNative tape"},
+    {"tape_cache_clear", py_tape_cache_clear, METH_NOARGS, "drops the PyNative tape's compiled backward graphs"},
     {"from_dlpack", py_from_dlpack, METH_O, "from_dlpack(obj): a Tensor sharing obj's memory"},
     {"cuda_available", mod_cuda_available, METH_NOARGS, "(bool, reason)"},
+    {"set_default_device", mod_set_default_device, METH_O, "set_default_device('cpu' | 'cuda:0' | 'GPU')"},
+    {"default_device", mod_default_device, METH_NOARGS, "the default device: 'cpu' or 'cuda:0'"},
     {"cpu_live_bytes", mod_live_bytes, METH_NOARGS, "bytes held by Spore's CPU allocator"},
     {"set_num_threads", mod_set_num_threads, METH_O, "threads used by kernels"},
     {"version", mod_version, METH_NOARGS, "the library's version"},

@@ -33,6 +33,7 @@
 
 #include "ir/ir.h"
 #include "runtime/rt.h"
+#include "runtime/tape.h"
 
 typedef struct {
     PyObject_HEAD
@@ -125,6 +126,15 @@ PyObject *py_tensor_id(PyObject *mod, PyObject *t);
 PyObject *py_deferred(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 /* Calls a Value through the VM. */
 PyObject *py_value_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+
+/* ---- tape.c ---- */
+/* tape_grad(fn, grad_position, weights, has_aux, with_value, sens_param,
+ * args): a PYNATIVE_MODE gradient through the eager tape -> (True, result)
+ * or (False, why the caller must compile the source instead). */
+PyObject *py_tape_grad(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+/* tape_stats() -> (backward compilations, cache hits); tape_cache_clear(). */
+PyObject *py_tape_stats(PyObject *mod, PyObject *unused);
+PyObject *py_tape_cache_clear(PyObject *mod, PyObject *unused);
 
 /* ---- dataset.c ---- */
 /* Adds the data pipeline's types (DataPipe, DataIter, Transform) and its

@@ -32,8 +32,18 @@
  * contiguous, as every in-place primitive's input.
  *
  * Item assignment is eager only: the GRAPH_MODE front end rejects it in a
- * construct (tensors in a compiled graph are values, not storage), and the
- * write is not recorded for autodiff -- gradients do not flow through it.
+ * construct (tensors in a compiled graph are values, not storage).
+ *
+ * Under the PyNative tape (src/runtime/tape.h) an assignment where x or the
+ * value carries a gradient is recorded functionally, as primitives with
+ * rules, before the write: x_new = where(M, reshape(gather(flat(value), Q)),
+ * x), where M (true where the assignment writes) and Q (for each written
+ * element, the flat index of the value's element that lands there) are
+ * made by running this same assignment on helper tensors -- so every index
+ * form agrees with the real write by construction, repeated indices
+ * included.  x's gradient is then zero where it was overwritten and the
+ * value's is the gradient there, summed over broadcasting.  The tape then
+ * takes x_new as x's node.  Any other write bumps x's version on the tape.
  */
 #include "py.h"
 
@@ -351,6 +361,88 @@ static int assign_gpu(sp_tensor *x, PyObject *index, sp_tensor *v) {
     return rc;
 }
 
+/* ---- recording for the PyNative tape ------------------------------------------------- */
+
+/* The helper tensor h (CPU, contiguous, x's shape) after h[index] = fill,
+ * assigned by this file's own code; 0 or -1 + exception. */
+static int tape_helper(sp_tensor *h, PyObject *index, sp_tensor *fill) {
+    PyObject *ho = py_tensor_wrap(sp_value_tensor(h));
+    int rc = ho ? assign_cpu(ho, h, index, fill) : -1;
+    Py_XDECREF(ho);
+    return rc;
+}
+
+/* The new value of x as recorded primitives (see the essay): a new tensor
+ * reference, or NULL + exception.  v is the value as value_tensor made it
+ * and src the tensor the user passed (its identity is what the tape knows;
+ * v itself for a Python value). */
+static sp_tensor *tape_new_value(sp_tensor *x, PyObject *index, sp_tensor *v, sp_tensor *src) {
+    int64_t nx = sp_tensor_numel(x);
+    sp_tensor *m = sp_tensor_zeros(SP_BOOL, x->ndim, x->shape, SP_CPU);
+    sp_tensor *q = sp_tensor_zeros(SP_I64, x->ndim, x->shape, SP_CPU);
+    sp_tensor *truth = sp_tensor_zeros(SP_BOOL, 0, NULL, SP_CPU);
+    sp_tensor *pos = sp_tensor_zeros(SP_I64, v->ndim, v->shape, SP_CPU);
+    sp_tensor *qf = NULL, *vc = NULL, *vf = NULL, *sf = NULL, *sv = NULL, *w = NULL;
+    sp_tensor *mo = NULL, *qo = NULL; /* on x's device */
+    sp_attrs a;
+    if (!m || !q || !truth || !pos || sp_tensor_fill(truth, 1.0) || sp_tensor_fill(q, -1.0)) {
+        py_raise();
+        goto done;
+    }
+    int64_t *pd = sp_tensor_data(pos);
+    for (int64_t i = 0; i < sp_tensor_numel(pos); i++) pd[i] = i;
+    sp_tape_pause();
+    int rc = tape_helper(m, index, truth);
+    if (!rc) rc = tape_helper(q, index, pos);
+    sp_tape_resume();
+    if (rc) goto done;
+    int64_t *qd = sp_tensor_data(q);
+    for (int64_t i = 0; i < nx; i++)
+        if (qd[i] < 0) qd[i] = 0; /* not written: masked out by M */
+    if (sp_tensor_reshape(q, 1, &nx, &qf) || sp_tensor_to(m, x->buf->device, &mo) ||
+        sp_tensor_to(qf, x->buf->device, &qo)) {
+        py_raise();
+        goto done;
+    }
+    /* the recorded part: the value in x's dtype, flat, gathered into x's
+     * layout, chosen where written */
+    vc = src;
+    sp_tensor_retain(vc);
+    if (src->dtype != x->dtype) {
+        sp_tensor_release(vc);
+        sp_attrs_init(&a);
+        sp_attrs_set_dtype(&a, "dtype", x->dtype);
+        if (!(vc = rt_op1(SP_OP_CAST, 1, &src, &a))) goto fail;
+    }
+    int64_t nflat = sp_tensor_numel(vc);
+    sp_attrs_init(&a);
+    sp_attrs_set_ints(&a, "shape", 1, &nflat);
+    if (!(vf = rt_op1(SP_OP_RESHAPE, 1, &vc, &a))) goto fail;
+    sp_tensor *gin[2] = {vf, qo};
+    if (!(sf = rt_op1(SP_OP_GATHER, 2, gin, NULL))) goto fail;
+    sp_attrs_init(&a);
+    sp_attrs_set_ints(&a, "shape", x->ndim, x->shape);
+    if (!(sv = rt_op1(SP_OP_RESHAPE, 1, &sf, &a))) goto fail;
+    sp_tensor *win[3] = {mo, sv, x};
+    if (!(w = rt_op1(SP_OP_WHERE, 3, win, NULL))) goto fail;
+    goto done;
+fail:
+    py_raise();
+done:
+    sp_tensor_release(m);
+    sp_tensor_release(q);
+    sp_tensor_release(truth);
+    sp_tensor_release(pos);
+    sp_tensor_release(qf);
+    sp_tensor_release(mo);
+    sp_tensor_release(qo);
+    sp_tensor_release(vc);
+    sp_tensor_release(vf);
+    sp_tensor_release(sf);
+    sp_tensor_release(sv);
+    return w;
+}
+
 int py_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
     if (!value) {
         PyErr_SetString(PyExc_TypeError, "'Tensor' object does not support item deletion");
@@ -374,6 +466,17 @@ int py_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
         v = aside;
     }
     int rc = -1;
+    sp_tensor *w = NULL; /* x's new value as the tape recorded it */
+    int taped = sp_tape_current() != NULL;
+    if (taped) {
+        sp_tensor *src = py_is_tensor(value) ? ((py_tensor *)value)->v->u.tensor : v;
+        if ((sp_tape_active(x) || sp_tape_active(src)) && sp_tensor_numel(v) > 0 &&
+            !(w = tape_new_value(x, index, v, src))) {
+            sp_tensor_release(v);
+            return -1;
+        }
+        sp_tape_pause(); /* the write itself is not the user's program */
+    }
     if (is_cpu(x)) {
         rc = assign_cpu(self, x, index, v);
     } else if (!sp_tensor_is_contiguous(x)) {
@@ -383,6 +486,14 @@ int py_tensor_setitem(PyObject *self, PyObject *index, PyObject *value) {
     } else {
         rc = assign_gpu(x, index, v);
     }
+    if (taped) {
+        sp_tape_resume();
+        if (!rc && (w ? sp_tape_setitem_rebind(x, w) : (sp_tape_note_write(x, "Tensor.__setitem__"), SP_OK))) {
+            py_raise();
+            rc = -1;
+        }
+    }
+    sp_tensor_release(w);
     sp_tensor_release(v);
     return rc;
 }

@@ -15,7 +15,11 @@
  * (any strides, the tensor kept alive by the memoryview); Tensor(ndarray)
  * copies.  bfloat16 has no buffer format, so a bfloat16 tensor exports
  * nothing and asnumpy() says so.  Tensors on the GPU are copied to the CPU
- * first (asnumpy, printing) as MindSpore does.
+ * first (asnumpy, printing, item, and the buffer protocol, which exports a
+ * read-only host copy) as MindSpore does.  Placement: Tensor(ndarray),
+ * Tensor([...]) and Tensor(shape=...) are made on the default device
+ * (set_context(device_target="GPU") makes it cuda:0); Tensor(tensor) keeps
+ * its device.
  *
  * Printing: str() is numpy's format (sp_tensor_to_string, "[ 4. 10. 18.]")
  * as MindSpore prints a Tensor; repr() adds shape and dtype.
@@ -132,6 +136,59 @@ done:
 
 /* ---- construction ------------------------------------------------------------ */
 
+/* 1 when o is a (nested) list or tuple whose leaves are all numpy scalars
+ * (instances of numpy.generic: np.float32(1.5), np.int8(2), np.bool_(1),
+ * np.float64 although it is also a Python float), at least one; 0 when
+ * not; -1 on a Python error. */
+static int numpy_leaves(PyObject *o, PyObject *generic, int depth) {
+    if (!PyList_Check(o) && !PyTuple_Check(o)) return PyObject_IsInstance(o, generic);
+    Py_ssize_t n = PyList_Check(o) ? PyList_GET_SIZE(o) : PyTuple_GET_SIZE(o);
+    if (n == 0 || depth > SP_MAX_DIMS) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int r = numpy_leaves(PyList_Check(o) ? PyList_GET_ITEM(o, i) : PyTuple_GET_ITEM(o, i), generic, depth + 1);
+        if (r <= 0) return r;
+    }
+    return 1;
+}
+
+/* Tensor([np.int8(1), np.int8(2)]): numpy scalars keep their dtype, so a
+ * sequence of nothing but numpy scalars is the array numpy makes of it.
+ * *done 0 (and NULL) when data is not such a sequence (numpy not even
+ * imported: then it cannot hold numpy scalars); NULL + Python error. */
+static sp_value *from_numpy_scalars(PyObject *data, int want, int *done) {
+    *done = 0;
+    PyObject *name = PyUnicode_FromString("numpy"), *np = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    if (!np) return NULL;
+    PyObject *generic = PyObject_GetAttrString(np, "generic"), *arr = NULL;
+    sp_value *v = NULL;
+    int r = generic ? numpy_leaves(data, generic, 0) : -1;
+    if (r != 0) {
+        *done = 1;
+        arr = r > 0 ? PyObject_CallMethod(np, "asarray", "(O)", data) : NULL;
+        v = arr ? py_tensor_from_buffer(arr, want) : NULL;
+    }
+    Py_XDECREF(arr);
+    Py_XDECREF(generic);
+    Py_DECREF(np);
+    return v;
+}
+
+/* A tensor value made from host data, moved to the default device when
+ * that is a GPU (MindSpore's Tensor(ndarray) under device_target="GPU").
+ * Takes v; NULL + Python error. */
+static sp_value *value_to_default(sp_value *v) {
+    sp_tensor *t = v->u.tensor;
+    sp_tensor_retain(t);
+    sp_value_release(v);
+    t = rt_to_default(t);
+    if (!t) return (sp_value *)py_raise();
+    v = sp_value_tensor(t);
+    sp_tensor_release(t);
+    if (!v) py_raise();
+    return v;
+}
+
 static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"input_data", "dtype", "shape", "init", "internal", "const_arg", NULL};
     PyObject *data = Py_None, *dtype = Py_None, *shape = Py_None, *init = Py_None, *internal = NULL,
@@ -155,7 +212,7 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         int bad = rt_ints_of(s, dims, &n, "Tensor");
         sp_value_release(s);
         if (bad) return py_raise();
-        sp_tensor *t = sp_tensor_zeros(want >= 0 ? d : SP_F32, n, dims, SP_CPU);
+        sp_tensor *t = sp_tensor_zeros(want >= 0 ? d : SP_F32, n, dims, sp_default_device());
         v = t ? sp_value_tensor(t) : NULL;
         sp_tensor_release(t);
         if (!v) return py_raise();
@@ -175,7 +232,13 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         }
     } else if (PyObject_CheckBuffer(data) && !PyBytes_Check(data)) {
         if (!(v = py_tensor_from_buffer(data, want))) return NULL;
+        if (!(v = value_to_default(v))) return NULL;
     } else {
+        int done = 0;
+        if ((PyList_Check(data) || PyTuple_Check(data)) && ((v = from_numpy_scalars(data, want, &done)) || done)) {
+            if (!v) return NULL;
+            goto made;
+        }
         sp_value *x = py_to_value(data, NULL);
         if (!x) return NULL;
         sp_tensor *t = rt_tensor_from_data(x, want, "Tensor");
@@ -185,6 +248,7 @@ static PyObject *tensor_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         sp_tensor_release(t);
         if (!v) return py_raise();
     }
+made:;
     py_tensor *self = (py_tensor *)type->tp_alloc(type, 0);
     if (!self) {
         sp_value_release(v);
@@ -425,6 +489,8 @@ typedef struct {
     Py_ssize_t shape[SP_MAX_DIMS], strides[SP_MAX_DIMS];
 } buf_dims;
 
+static PyObject *on_cpu(PyObject *self);
+
 static int tensor_getbuffer(PyObject *self, Py_buffer *view, int flags) {
     const sp_tensor *t = T(self);
     const char *fmt = dtype_format(t->dtype);
@@ -433,9 +499,25 @@ static int tensor_getbuffer(PyObject *self, Py_buffer *view, int flags) {
                      "use .astype(spore.float32) first", sp_dtype_name(t->dtype), sp_dtype_name(t->dtype));
         return -1;
     }
-    if (!t->buf || t->buf->device.type != SP_DEVICE_CPU) {
-        PyErr_SetString(PyExc_BufferError, "only tensors in CPU memory export a buffer (use .to('CPU'))");
+    if (!t->buf) {
+        PyErr_SetString(PyExc_BufferError, "the tensor has no memory");
         return -1;
+    }
+    if (t->buf->device.type != SP_DEVICE_CPU) {
+        /* a GPU tensor exports a host copy, read-only: writes through it
+         * could not reach the device */
+        if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
+            PyErr_SetString(PyExc_BufferError, "a GPU tensor exports a read-only host copy "
+                            "(write with Tensor.__setitem__, or use .to('CPU'))");
+            return -1;
+        }
+        PyObject *host = on_cpu(self);
+        if (!host) return -1;
+        int r = T(host)->buf && T(host)->buf->device.type == SP_DEVICE_CPU ? tensor_getbuffer(host, view, flags) : -1;
+        if (r == 0) view->readonly = 1;
+        else if (!PyErr_Occurred()) PyErr_SetString(PyExc_BufferError, "no host copy of the GPU tensor");
+        Py_DECREF(host); /* the view holds its own reference */
+        return r;
     }
     if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
         /* the memory is shared with Spore; writes through numpy are allowed,
@@ -600,11 +682,26 @@ static PyObject *tensor_set_value(PyObject *self, PyObject *other) {
         return NULL;
     }
     sp_tensor *d = T(self), *s = T(other);
-    int same = d->ndim == s->ndim && d->buf && d->buf->device.type == SP_DEVICE_CPU && s->buf &&
-               s->buf->device.type == SP_DEVICE_CPU;
+    int same = d->ndim == s->ndim && d->buf && s->buf && d->buf->device.type != SP_DEVICE_META &&
+               s->buf->device.type != SP_DEVICE_META;
     for (int i = 0; same && i < d->ndim; i++) same = d->shape[i] == s->shape[i];
-    if (same && d != s && d->buf != s->buf) {
-        if (sp_tensor_copy_into(d, s) != SP_OK) return py_raise();
+    if (same && d != s && d->buf != s->buf && d->buf->device.type != SP_DEVICE_CPU && sp_tensor_is_contiguous(d)) {
+        /* on the GPU: the values go to d's device and the assign primitive
+         * writes them in place (a checkpoint loaded into GPU parameters) */
+        sp_tensor *m = NULL;
+        int n = 0;
+        sp_tensor *out[SP_MAX_OUTPUTS];
+        if (sp_tensor_to(s, d->buf->device, &m) != SP_OK) return py_raise();
+        sp_tensor *in[2] = {d, m};
+        sp_status st = sp_tensor_is_contiguous(m) ? sp_op_call(SP_OP_ASSIGN, 2, in, NULL, &n, out)
+                                                  : sp_error(SP_ERR_INTERNAL, "_set_value: a strided copy");
+        sp_tensor_release(m);
+        if (st != SP_OK) return py_raise();
+    } else if (same && d != s && d->buf != s->buf && d->buf->device.type == SP_DEVICE_CPU) {
+        sp_tensor *h = rt_host(s); /* GPU values are copied to the host first */
+        sp_status st = h ? sp_tensor_copy_into(d, h) : sp_last_status();
+        sp_tensor_release(h);
+        if (st != SP_OK) return py_raise();
     } else if (d != s) {
         sp_value *old = ((py_tensor *)self)->v;
         ((py_tensor *)self)->v = ((py_tensor *)other)->v;
@@ -614,7 +711,32 @@ static PyObject *tensor_set_value(PyObject *self, PyObject *other) {
     Py_RETURN_NONE;
 }
 
+/* _migrate(name): this object's storage replaced by a copy on that device
+ * ("CPU" | "GPU" | "cuda:0"), in place: a Parameter made before
+ * set_context(device_target="GPU") moves to the GPU and stays the same
+ * Python object (optimizers and Cells hold it).  Compiled graphs holding
+ * the old storage must be rebuilt (spore/_jit.py does). */
+static PyObject *tensor_migrate(PyObject *self, PyObject *name) {
+    const char *s = PyUnicode_AsUTF8(name);
+    if (!s) return NULL;
+    sp_device dev;
+    if (sp_device_parse(s, &dev) != SP_OK) {
+        PyErr_SetString(PyExc_ValueError, sp_last_error());
+        return NULL;
+    }
+    sp_tensor *c = NULL;
+    if (sp_tensor_to(T(self), dev, &c) != SP_OK) return py_raise();
+    sp_value *v = sp_value_tensor(c);
+    sp_tensor_release(c);
+    if (!v) return py_raise();
+    sp_value *old = ((py_tensor *)self)->v;
+    ((py_tensor *)self)->v = v;
+    sp_value_release(old);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef tensor_methods[] = {
+    {"_migrate", tensor_migrate, METH_O, "moves this object's storage to a device, in place"},
     {"_set_value", tensor_set_value, METH_O, "replaces the values (Parameter.set_data)"},
     {"asnumpy", tensor_asnumpy, METH_NOARGS, "a numpy array sharing the memory of a CPU tensor"},
     {"numpy", tensor_asnumpy, METH_NOARGS, "the same as asnumpy()"},

@@ -28,6 +28,16 @@ class Tensor(_C.TensorBase):
             return self._to_device(device_or_dtype)
         return _api("Tensor.to", self, device_or_dtype)
 
+    def move_to(self, to, blocking=True):
+        """MindSpore's ``move_to("GPU" | "CPU", blocking=True)``: a copy on
+        that device (the tensor itself when it is there already).  Copies
+        are synchronous; ``blocking`` is accepted for MindSpore's sake."""
+        if not isinstance(blocking, bool):
+            raise ValueError(f"move_to: blocking must be a bool, not {type(blocking).__name__}")
+        if to not in ("GPU", "CPU"):
+            raise ValueError(f"move_to: 'to' must be 'GPU' or 'CPU' (Spore has no {to!r} device)")
+        return self._to_device(to)
+
     def asnumpy(self):
         """A numpy array sharing the memory of a CPU tensor (copied to the
         CPU first when on the GPU; bfloat16 becomes float32)."""

@@ -76,21 +76,13 @@ class Cell:
             object.__setattr__(new, k, v)
         return new
 
-    def _graph_construct(self, nargs):
-        """A method equal to construct for exactly nargs positional inputs,
-        or None (GRAPH_MODE then compiles construct itself)."""
-        return None
-
     def construct(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define construct()")
 
     def __call__(self, *args, **kwargs):
         if context.get_context("mode") == context.GRAPH_MODE:
             from spore import _jit
-            # a Cell may offer a fixed-arity form of a *args construct
-            fixed = self._graph_construct(len(args)) if not kwargs else None
-            fn = fixed or self.construct
-            return _jit.call(lambda: _jit.compile_function(fn, self),
+            return _jit.call(lambda: _jit.compile_function(self.construct, self),
                              self.__dict__.setdefault("_spore_lifted", {}), args, kwargs)
         return self.construct(*args, **kwargs)
 

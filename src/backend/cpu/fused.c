@@ -43,6 +43,7 @@
  * in int64 as reduce.c's do.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/cpu/elementwise.h"
 #include "ops/fused.h"
@@ -100,6 +101,19 @@ typedef struct fu_scratch {
     char *acc; /* a block of doubles / int64 for the reduction */
 } fu_scratch;
 
+/* n copies of the element of `size` bytes at src into dst (src may be
+ * dst's first element). */
+static void fu_spread(char *dst, const char *src, size_t size, int64_t n) {
+    uint64_t v = 0;
+    memcpy(&v, src, size);
+    switch (size) {
+    case 1: memset(dst, (int)(v & 0xff), (size_t)n); break;
+    case 2: for (int64_t e = 0; e < n; e++) ((uint16_t *)(void *)dst)[e] = (uint16_t)v; break;
+    case 4: for (int64_t e = 0; e < n; e++) ((uint32_t *)(void *)dst)[e] = (uint32_t)v; break;
+    default: for (int64_t e = 0; e < n; e++) ((uint64_t *)(void *)dst)[e] = v; break;
+    }
+}
+
 /* Gathers elements [start, start+n) of input x (E' order) into dst. */
 static void fu_gather(const fu_input *x, int64_t start, int64_t n, char *dst) {
     const int nd = x->ndim, last = nd - 1;
@@ -114,7 +128,10 @@ static void fu_gather(const fu_input *x, int64_t start, int64_t n, char *dst) {
     while (done < n) {
         int64_t m = x->shape[last] - idx[last];
         if (m > n - done) m = n - done;
-        cpu_ew_convert(x->dt, dst + done * x->es, x->es, x->dt, ptr, x->st[last], m);
+        if (x->st[last] == 0) /* a bias broadcast along the run: a fill */
+            fu_spread(dst + done * x->es, ptr, (size_t)x->es, m);
+        else
+            cpu_ew_convert(x->dt, dst + done * x->es, x->es, x->dt, ptr, x->st[last], m);
         done += m;
         if (done >= n) break;
         idx[last] += m;
@@ -128,9 +145,14 @@ static void fu_gather(const fu_input *x, int64_t start, int64_t n, char *dst) {
 }
 
 /* One step over n elements: operands ptr/st/dt, result into dst (dtype
- * ddt, contiguous), converting as cpu_ew_run would (ew_do_run, cast.c). */
+ * ddt, contiguous), converting as cpu_ew_run would (ew_do_run, cast.c).
+ * spread: the step is a where, whose branch-free loop wants both values
+ * contiguous; a stride-0 value (a literal: the 0.0 of a masked gradient)
+ * is spread over the block first, since the strided loop branches on a
+ * mask that is a coin flip per element (binary.c's WHERE_LOOP). */
 static void fu_step(const cpu_ew_spec *sp, const fu_scratch *sc, char *const *ptr,
-                    const int64_t *st, const sp_dtype *dt, char *dst, sp_dtype ddt, int64_t n) {
+                    const int64_t *st, const sp_dtype *dt, char *dst, sp_dtype ddt, int64_t n,
+                    int spread) {
     char *p2[CPU_EW_MAX_IN + 1];
     int64_t s2[CPU_EW_MAX_IN + 1];
     const int conv_out = ddt != sp->ctype[0];
@@ -151,6 +173,13 @@ static void fu_step(const cpu_ew_spec *sp, const fu_scratch *sc, char *const *pt
             cpu_ew_convert(sp->ctype[k], sc->conv[k], cs, dt[k], ptr[k], st[k], n);
             s2[k] = cs;
         }
+    }
+    for (int k = 2; spread && k <= sp->nin; k++) {
+        if (s2[k] != 0 || n < 2) continue;
+        size_t cs = sp_dtype_size(sp->ctype[k]);
+        fu_spread(sc->conv[k], p2[k], cs, n); /* p2[k] may be conv[k] itself */
+        p2[k] = sc->conv[k];
+        s2[k] = (int64_t)cs;
     }
     sp->loop(p2, s2, n, sp->ctx);
     if (conv_out)
@@ -203,7 +232,7 @@ static void fu_block(const fu_plan *pl, const fu_scratch *sc, int64_t start, int
         char *dst = sc->slot[pl->buf[i]];
         if (i == p->n_steps - 1 && pl->red < 0)
             dst = pl->out + start * (int64_t)sp_dtype_size(s->meta.dtype);
-        fu_step(&pl->spec[i], sc, ptr, st, dt, dst, s->meta.dtype, n);
+        fu_step(&pl->spec[i], sc, ptr, st, dt, dst, s->meta.dtype, n, s->op == SP_OP_WHERE);
     }
 }
 

@@ -120,6 +120,12 @@ void cuda_graph_free(sp_backend *be, void *graph);
 /* Gives a block back to the allocator's cache (for blocks a capture kept). */
 void cuda_block_free(void *p);
 
+/* ---- added by STEP (events.cu: backend.h's timing events) ---- */
+void *cuda_event_new(sp_backend *be);
+sp_status cuda_event_record(sp_backend *be, void *ev);
+sp_status cuda_event_elapsed(sp_backend *be, void *start, void *end, double *ms);
+void cuda_event_free(sp_backend *be, void *ev);
+
 #ifdef __cplusplus
 }
 #endif

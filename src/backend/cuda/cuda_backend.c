@@ -565,6 +565,10 @@ static sp_backend cuda_backend = {
     .capture_end = cuda_graph_capture_end,
     .graph_launch = cuda_graph_launch,
     .graph_free = cuda_graph_free,
+    .event_new = cuda_event_new,
+    .event_record = cuda_event_record,
+    .event_elapsed = cuda_event_elapsed,
+    .event_free = cuda_event_free,
 };
 
 /* ---- loading ---------------------------------------------------------------- */

@@ -1,11 +1,11 @@
 /*
  * rows.cuh -- the single-read row machinery of the fused row kernels
  * (softmax.cu: softmax, log_softmax, cross-entropy and its backward;
- * norm.cu: layer norm): a row of K contiguous elements handled by one
- * warp (short rows, several rows per block) or one whole block (long
- * rows), loaded with 16-byte vectors and kept in shared memory, so the
- * kernel reads global memory once however many passes it makes over the
- * row (statistics, then the output).
+ * layer_norm.cu: layer norm rows too long for its registers): a row of K
+ * contiguous elements handled by one warp (short rows, several rows per
+ * block) or one whole block (long rows), loaded with 16-byte vectors and
+ * kept in shared memory, so the kernel reads global memory once however
+ * many passes it makes over the row (statistics, then the output).
  *
  * Chunks.  A row is cut into chunks of RW_VW(T) = 16 / sizeof(T) elements
  * (4 floats, 8 halves); lane `l` of a group of G threads owns chunks

@@ -12,7 +12,16 @@
 # sign are piecewise constant: zero gradient.  Rules prefer the forward
 # output `out` where it saves work (exp, tanh, sigmoid, sqrt), which is also
 # correct for grad of grad because `out` is itself a differentiated value.
-# Zeros come from ops.zeros_like so they keep dout's dtype.
+#
+# Masked gradients are where(mask, g, 0.0) with a Python zero, never a
+# zeros_like tensor: the scalar costs no kernel and no memory (the fusion
+# pass makes it a literal of the fused formula), and where's result keeps
+# g's dtype.  Under weak typing a scalar operand of where takes the dtype
+# of the call's first tensor, the bool mask, so only 0 and 1 survive that
+# trip exactly: never write another constant there.  relu's rule reads `out`
+# (out > 0 exactly where x > 0, NaN included), as PyTorch's
+# threshold_backward does, so that the forward's last reader of x is relu
+# itself and a bias add before it fuses into one kernel with it.
 from spore import ops
 from spore import prim
 import spore
@@ -97,7 +106,7 @@ def bprop_sigmoid(x, out, dout):
 
 
 def bprop_relu(x, out, dout):
-    return _unary(x, prim.where(x > 0, dout, ops.zeros_like(dout)))
+    return _unary(x, prim.where(out > 0, dout, 0.0))
 
 
 def bprop_gelu(x, out, dout, approximate="none"):
@@ -130,11 +139,10 @@ def bprop_clamp(x, out, dout, min=None, max=None):
     if not _is_float(x):
         return (None,)
     g = dout
-    z = ops.zeros_like(dout)
     if min is not None:
-        g = prim.where(x >= min, g, z)
+        g = prim.where(x >= min, g, 0.0)
     if max is not None:
-        g = prim.where(x <= max, g, z)
+        g = prim.where(x <= max, g, 0.0)
     return (g,)
 
 
@@ -174,26 +182,24 @@ def bprop_pow(a, b, out, dout):
     if _is_float(a):
         # b * a^(b-1); 0 where b == 0 (so 0^0 has gradient 0, not NaN)
         d = dout * b * prim.pow(a, b - 1)
-        ga = _grad_for(prim.where(b == 0, ops.zeros_like(d), d), a)
+        ga = _grad_for(prim.where(b == 0, 0.0, d), a)
     if _is_float(b):
         # a^b * log(a) for a > 0; 0 elsewhere (no NaN from log of a <= 0)
         pos = a > 0
-        la = prim.log(prim.where(pos, a, ops.ones_like(a)))
+        la = prim.log(prim.where(pos, a, 1.0))
         d = dout * out * la
-        gb = _grad_for(prim.where(pos, d, ops.zeros_like(d)), b)
+        gb = _grad_for(prim.where(pos, d, 0.0), b)
     return (ga, gb)
 
 
 def bprop_maximum(a, b, out, dout):
-    z = ops.zeros_like(dout)
     m = a >= b
-    return (_grad_for(prim.where(m, dout, z), a), _grad_for(prim.where(m, z, dout), b))
+    return (_grad_for(prim.where(m, dout, 0.0), a), _grad_for(prim.where(m, 0.0, dout), b))
 
 
 def bprop_minimum(a, b, out, dout):
-    z = ops.zeros_like(dout)
     m = a <= b
-    return (_grad_for(prim.where(m, dout, z), a), _grad_for(prim.where(m, z, dout), b))
+    return (_grad_for(prim.where(m, dout, 0.0), a), _grad_for(prim.where(m, 0.0, dout), b))
 
 
 def bprop_mod(a, b, out, dout):
@@ -210,8 +216,7 @@ def bprop_atan2(a, b, out, dout):
 
 
 def bprop_where(cond, x, y, out, dout):
-    z = ops.zeros_like(dout)
-    return (None, _grad_for(prim.where(cond, dout, z), x), _grad_for(prim.where(cond, z, dout), y))
+    return (None, _grad_for(prim.where(cond, dout, 0.0), x), _grad_for(prim.where(cond, 0.0, dout), y))
 
 
 def bprop_cast(x, out, dout, dtype=None):

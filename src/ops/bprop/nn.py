@@ -1,14 +1,18 @@
 # nn.py -- gradient rules of the neural-network primitives: softmax,
-# log_softmax, sparse_softmax_cross_entropy, layer_norm, batch_norm,
-# dropout, embedding (and embedding_backward, its adjoint).
+# log_softmax, sparse_softmax_cross_entropy (and its backward primitive),
+# layer_norm, batch_norm, dropout, embedding (and embedding_backward, its
+# adjoint).
 #
-# The normalization rules are written out from elementwise primitives
-# rather than through layer_norm_backward / batch_norm_backward /
-# sparse_softmax_cross_entropy_backward: those primitives have no gradient
-# of their own, and a rule must be differentiable for grad of grad.  The
-# cost is a handful of elementwise kernels per normalization in the
-# backward pass; the optimizer may later fuse them or swap in the fused
-# primitive for first-order use.
+# Cross-entropy's rule is its fused backward primitive, one kernel where
+# softmax, one_hot and the scaling would be three or four; the backward
+# primitive has a rule of its own (written from softmax and one_hot), so
+# grad of grad still goes through.  The normalization rules are written out
+# from elementwise primitives rather than through layer_norm_backward /
+# batch_norm_backward: those primitives have no gradient of their own, and
+# a rule must be differentiable for grad of grad.  The cost is a handful of
+# elementwise kernels per normalization in the backward pass; giving the
+# backward primitives rules, as for cross-entropy, would let the rules call
+# them.
 #
 # layer_norm and batch_norm have three outputs (y, mean, rstd); all three
 # can carry gradient (grad of grad differentiates a rule that reads the
@@ -31,17 +35,37 @@ def bprop_log_softmax(x, out, dout, axis=-1):
     return (dout - prim.exp(out) * prim.sum(dout, axes=(axis,), keepdims=1),)
 
 
+def _cast_to(x, dtype):
+    if x.dtype != dtype:
+        return prim.cast(x, dtype=dtype)
+    return x
+
+
 def bprop_sparse_softmax_cross_entropy(logits, labels, out, dout, reduction="mean"):
+    g = _cast_to(dout, logits.dtype)  # the backward primitive takes dloss in the logits' dtype
+    return (prim.sparse_softmax_cross_entropy_backward(logits, labels, g, reduction=reduction), None)
+
+
+def bprop_sparse_softmax_cross_entropy_backward(logits, labels, dloss, out, dout, reduction="mean"):
+    # out = (p - onehot(labels)) * s with p = softmax(logits) and s the
+    # per-row scale: dloss[i] ("none"), dloss ("sum"), dloss / N ("mean").
+    # Through p, logits get softmax's rule applied to dout * s; dloss gets
+    # the sum of dout * (p - onehot) over what it scaled.
     n = logits.shape[0]
     c = logits.shape[1]
-    d = prim.softmax(logits, axis=-1) - prim.one_hot(labels, depth=c, dtype=logits.dtype)
+    p = prim.softmax(logits, axis=-1)
+    d = p - prim.one_hot(labels, depth=c, dtype=logits.dtype)
     if reduction == "none":
-        g = d * prim.reshape(dout, shape=(n, 1))
+        gs = dout * prim.reshape(dloss, shape=(n, 1))
+        gl = prim.sum(dout * d, axes=(1,))
     elif reduction == "sum":
-        g = d * dout
+        gs = dout * dloss
+        gl = prim.sum(dout * d)
     else:
-        g = d * (dout / max(n, 1))
-    return (g, None)
+        gs = dout * (dloss / max(n, 1))
+        gl = prim.sum(dout * d) / max(n, 1)
+    dlogits = p * (gs - prim.sum(gs * p, axes=(1,), keepdims=1))
+    return (dlogits, None, gl)
 
 
 def _norm_terms(x, xhat, rstd, dy, dmean, drstd, axes, m):
@@ -129,10 +153,9 @@ def bprop_batch_norm(x, gamma, beta, running_mean, running_var, out, dout, train
 
 def bprop_dropout(x, out, dout, p=0.5, seed=0, offset=0):
     dy = _dz(dout[0], out[0])
-    z = ops.zeros_like(dy)
     if p >= 1.0:
-        return (z,)
-    return (prim.where(out[1], dy * (1.0 / (1.0 - p)), z),)
+        return (ops.zeros_like(dy),)
+    return (prim.where(out[1], dy * (1.0 / (1.0 - p)), 0.0),)
 
 
 def bprop_embedding(weight, indices, out, dout):

@@ -8,9 +8,10 @@
 # calls greater, max's calls equal -- without special cases: an integer or
 # bool input gets None and a float input of a piecewise-constant function
 # gets zeros.  The fused backward primitives (layer_norm_backward,
-# batch_norm_backward, sparse_softmax_cross_entropy_backward) deliberately
-# have NO rule here: their gradient is not zero, and no rule in this folder
-# calls them, so differentiating through one must fail loudly.
+# batch_norm_backward) deliberately have NO rule here: their gradient is not
+# zero, and no rule in this folder calls them, so differentiating through
+# one must fail loudly.  sparse_softmax_cross_entropy_backward, which
+# cross-entropy's rule calls, has its real rule in nn.py.
 from spore import ops
 from spore import prim
 import spore

@@ -290,6 +290,39 @@ def test_batchnorm_train_and_eval(mode, dims):
     assert np.array_equal(net.moving_mean.asnumpy(), mm)
 
 
+class _OpsBatchNorm(nn.Cell):
+    """ops.batch_norm through the API table (not the layer's primitive)."""
+
+    def __init__(self, c, training, seed):
+        super().__init__()
+        self.running_mean = spore.Parameter(Tensor(rnd(c, seed=seed) * 0.1), requires_grad=False)
+        self.running_var = spore.Parameter(Tensor(np.abs(rnd(c, seed=seed + 1)) + 0.5), requires_grad=False)
+        self.weight = spore.Parameter(Tensor(rnd(c, seed=seed + 2) + 1))
+        self.bias = spore.Parameter(Tensor(rnd(c, seed=seed + 3)))
+        self.is_training = training
+
+    def construct(self, x):
+        return spore.ops.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                    self.is_training, 0.1, 1e-3)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dims", [2, 4])
+def test_ops_batch_norm_gradients(mode, training, dims):
+    # the API call differentiates (input, weight, bias) in both modes, as
+    # torch.nn.functional.batch_norm with the same eps
+    c = 3
+    shape = (6, c) if dims == 2 else (4, c, 3, 5)
+    net = _OpsBatchNorm(c, training, seed=7)
+    rm, rv = to_torch(net.running_mean), to_torch(net.running_var)
+    tw, tb = to_torch(net.weight), to_torch(net.bias)
+
+    def tnet(x):
+        return torch.nn.functional.batch_norm(x, rm.detach().clone(), rv.detach().clone(), tw, tb,
+                                              training, 0.1, 1e-3)
+    check_layer(net, tnet, rnd(*shape, seed=8, scale=2.0) + 0.5, [(net.weight, tw), (net.bias, tb)])
+
+
 def test_batchnorm_use_batch_statistics(mode):
     x = Tensor(rnd(6, 2, 3, 3, seed=5) * 3 + 1)
     always = nn.BatchNorm2d(2, use_batch_statistics=True)          # batch stats even in eval

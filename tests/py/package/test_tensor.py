@@ -39,6 +39,42 @@ def test_from_lists_scalars_and_dtype_argument():
     assert Tensor(shape=(2, 3), dtype=spore.int32).asnumpy().tolist() == [[0, 0, 0], [0, 0, 0]]
 
 
+NP_SCALARS = [(np.float16, spore.float16), (np.float32, spore.float32), (np.float64, spore.float64),
+              (np.int8, spore.int8), (np.int32, spore.int32), (np.int64, spore.int64),
+              (np.uint8, spore.uint8), (np.bool_, spore.bool_)]
+
+
+@pytest.mark.parametrize("np_type,sp_dtype", NP_SCALARS)
+def test_numpy_scalars_keep_their_dtype(np_type, sp_dtype):
+    # a numpy scalar is typed (np.float32(1.5) is float32, not a Python
+    # float); a list or tuple of them is the array numpy makes of it
+    x = np_type(1)
+    t = Tensor(x)
+    assert t.dtype == sp_dtype and t.shape == (), (np_type, t.dtype)
+    assert t.asnumpy().item() == x
+    seq = Tensor([np_type(1), np_type(0), np_type(1)])
+    assert seq.dtype == sp_dtype and seq.shape == (3,), (np_type, seq.dtype)
+    np.testing.assert_array_equal(seq.asnumpy(), np.asarray([np_type(1), np_type(0), np_type(1)]))
+    nested = Tensor(((np_type(1),), (np_type(0),)))
+    assert nested.dtype == sp_dtype and nested.shape == (2, 1)
+    assert Tensor([np_type(1)], spore.float32).dtype == spore.float32  # dtype= still wins
+
+
+def test_numpy_scalar_values_and_python_scalar_rule():
+    assert Tensor(np.float32(1.5)).dtype == spore.float32 and Tensor(np.float32(1.5)).item() == 1.5
+    assert Tensor([np.float32(1.5), np.float32(-2.25)]).asnumpy().tolist() == [1.5, -2.25]
+    assert Tensor([np.int8(-3), np.int8(7)]).asnumpy().tolist() == [-3, 7]
+    # mixed numpy dtypes promote as numpy does
+    assert Tensor([np.int8(1), np.int32(2)]).dtype == spore.int32
+    # MindSpore 2.x: a Python float is float32, an int int64, a bool bool_
+    assert Tensor(1.5).dtype == spore.float32 and Tensor(1.5).shape == ()
+    assert Tensor(2).dtype == spore.int64 and Tensor(2).item() == 2
+    assert Tensor(True).dtype == spore.bool_
+    assert Tensor([1.5, 2]).dtype == spore.float32 and Tensor([True, False]).dtype == spore.bool_
+    with pytest.raises(TypeError, match="int16"):
+        Tensor(np.int16(2))  # no int16 in Spore: an error naming it, not a silent cast
+
+
 def test_non_contiguous_numpy_input():
     a = np.arange(12, dtype=np.float32).reshape(3, 4)[::-1, ::2]
     np.testing.assert_array_equal(Tensor(a).asnumpy(), a)

@@ -70,18 +70,6 @@ class WithGradCell(Cell):
         sens = ops.ones_like(loss) * self.sens
         return self.grad(self.network, self.weights)(*inputs, sens)
 
-    def _construct1(self, a):
-        loss = self.network(a)
-        return self.grad(self.network, self.weights)(a, ops.ones_like(loss) * self.sens)
-
-    def _construct2(self, a, b):
-        loss = self.network(a, b)
-        return self.grad(self.network, self.weights)(a, b, ops.ones_like(loss) * self.sens)
-
-    def _graph_construct(self, nargs):
-        return getattr(self, "_construct%d" % nargs, None) if type(self).construct is WithGradCell.construct \
-            else None
-
 
 class TrainOneStepCell(Cell):
     """``TrainOneStepCell(network, optimizer, sens=None, return_grad=False)``:
@@ -108,37 +96,3 @@ class TrainOneStepCell(Cell):
         if self.return_grad:
             return loss, grads
         return loss
-
-    # The same step for one, two and three inputs.  GRAPH_MODE compiles the
-    # one matching the call, so the compiled graph has no *args to thread
-    # through call_star (which the specializer leaves to run time).
-    def _construct1(self, a):
-        loss = self.network(a)
-        sens = ops.ones_like(loss) * self.sens
-        grads = self.grad(self.network, self.weights)(a, sens)
-        self.optimizer(grads)
-        if self.return_grad:
-            return loss, grads
-        return loss
-
-    def _construct2(self, a, b):
-        loss = self.network(a, b)
-        sens = ops.ones_like(loss) * self.sens
-        grads = self.grad(self.network, self.weights)(a, b, sens)
-        self.optimizer(grads)
-        if self.return_grad:
-            return loss, grads
-        return loss
-
-    def _construct3(self, a, b, c):
-        loss = self.network(a, b, c)
-        sens = ops.ones_like(loss) * self.sens
-        grads = self.grad(self.network, self.weights)(a, b, c, sens)
-        self.optimizer(grads)
-        if self.return_grad:
-            return loss, grads
-        return loss
-
-    def _graph_construct(self, nargs):
-        return getattr(self, "_construct%d" % nargs, None) if type(self).construct is TrainOneStepCell.construct \
-            else None
