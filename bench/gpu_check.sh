@@ -19,7 +19,8 @@
 #    shapes; their fast-path tests, tests/py/test_cuda_nn_fast.py, run in
 #    step 3), bench/bench_gpu_ops.py (this
 #    backend's elementwise/reduce/shape/index kernels and copies) and
-#    bench/bench_gpu.py (GEMM bf16/tf32, device copy bandwidth).
+#    bench/bench_gpu.py (GEMM bf16/tf32, device copy bandwidth);
+#    GPU_CHECK_BENCH=0 skips them (a re-check of tests only).
 # Logs go to OUTDIR (default $OUT, else ./gpu_check_out); the exit status
 # is nonzero when a build or test step failed.
 set -u
@@ -98,6 +99,9 @@ if [ $fail = 0 ]; then
     echo "package on the GPU: FAIL (the extension did not build; python3-dev missing?)"
     fail=1
   fi
+  if [ "${GPU_CHECK_BENCH:-1}" = 0 ]; then
+    step "benchmarks skipped (GPU_CHECK_BENCH=0)"
+  else
   step "gpu_kernels (softmax, cross-entropy, layer/batch norm, transpose: Spore vs PyTorch)"
   timeout 240 $PY bench/gpu_kernels.py "$BUILD" --no-check 2>&1 | tee "$OUTDIR/gpu_kernels.log"
   step "bench_gpu_ops (Spore vs PyTorch)"
@@ -105,6 +109,7 @@ if [ $fail = 0 ]; then
   if [ -f bench/bench_gpu.py ]; then
     step "bench_gpu (GEMM, copy)"
     timeout ${BENCH_GPU_TIMEOUT:-150} $PY bench/bench_gpu.py "$BUILD" 2>&1 | tee "$OUTDIR/bench_gpu.log"
+  fi
   fi
 fi
 step "done: $([ $fail = 0 ] && echo OK || echo FAILED)"

@@ -16,17 +16,36 @@
  * CPU's do.  The backward-data result on that frame is cropped back; the
  * backward-filter pass reads the framed input.
  *
- * Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7), cached
- * per geometry: the first successful one that fits, preferring
- * deterministic algorithms, so a run repeats bit for bit.  Workspaces come
+ * Algorithms are chosen once per geometry and cached.  The candidates are
+ * cuDNN's heuristic list (cudnnGet*Algorithm_v7) -- and, for the weight and
+ * input gradients of small filters, Spore's own kernels (conv_filter.cu).
+ * Only deterministic ones count, so a run repeats bit for bit; each runs
+ * once to warm up and then CV_TRIALS times between two events (queued behind
+ * a spin kernel, so host overhead is not timed), and the fastest is kept
+ * (for LeNet's weight gradients on an H100 the heuristics' first choice took
+ * 26 and 41 us, Spore's split-K kernel 13 and 27).  Timing synchronizes the
+ * stream, which a CUDA graph recording must never do: while the stream is
+ * being captured the choice is the old one (the first deterministic
+ * candidate that runs) and it is not cached, so the plain run that comes
+ * before a recording makes the timed choice that later recordings reuse.
+ * Only when no deterministic algorithm runs is a nondeterministic one used
+ * (the first that runs).  float32 without TF32 admits only the algorithms
+ * that sum products in float32 (GEMM-like and direct ones, see cv_exact)
+ * unless none is offered.  A timed choice is the same for the life of the
+ * process, so a run repeats bit for bit; across processes two nearly equal
+ * candidates may swap, and SPORE_CONV_TUNE=0 turns the timing off (the first
+ * deterministic candidate that runs, Spore's own kernel where it applies)
+ * for bits that repeat across processes too.  Workspaces come
  * from the stream-ordered allocator for the duration of the call.  Inputs
  * are made contiguous first (cuDNN's strided descriptors do not take every
  * view Spore can make, e.g. negative strides).
  */
 #include <cudnn.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/conv_filter.cuh"
 #include "backend/cuda/nn_util.cuh"
 
 extern "C" {
@@ -131,7 +150,7 @@ __global__ void cv_frame_kernel(T *dst, const T *src, int64_t n, int64_t H, int6
 
 typedef struct cv_key {
     int kind, dtype, tf32;
-    int n, c, h, w, o, kh, kw, g, ph, pw, sh, sw, dh, dw;
+    int n, c, h, w, o, kh, kw, g, ph, pw, sh, sw, dh, dw, ho, wo;
 } cv_key;
 
 typedef struct cv_plan {
@@ -177,11 +196,15 @@ static void cv_store_locked(const cv_key *k, int algo, cudnnMathType_t math) {
     v->stamp = ++cv_clock;
 }
 
-/* One algorithm candidate: its id, math type and workspace. */
+/* One algorithm candidate: its cuDNN id and math type, or CV_OWN. */
 typedef struct cv_cand {
     int algo;
     cudnnMathType_t math;
+    int det; /* deterministic */
 } cv_cand;
+
+enum { CV_OWN = -1, CV_TRIALS = 5 };
+#define CV_SPIN_CYCLES 2000000LL /* ~1 ms at H100 clocks */
 
 /* Descriptors of one call. */
 typedef struct cv_descs {
@@ -197,8 +220,27 @@ static void cv_descs_free(cv_descs *d) {
     if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
 }
 
+/* Whether cuDNN algorithm `algo` of pass `kind` sums products in the input
+ * precision, as the CPU does.  The FFT and Winograd algorithms transform
+ * the operands first and lose precision: on an H100 the timed choice for
+ * LeNet's second weight gradient (float32, when these were admitted) was
+ * off from the CPU by up to 0.5% of the largest weight, with results
+ * quantized to about 17 bits, while float64 (no FFT there) matched.  Faster
+ * is no reason to return a float32 convolution that is not one, so strict
+ * float32 leaves them out. */
+static int cv_exact(int kind, int algo) {
+    if (kind == CV_FWD)
+        return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM ||
+               algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ||
+               algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM || algo == CUDNN_CONVOLUTION_FWD_ALGO_DIRECT;
+    if (kind == CV_BWD_DATA)
+        return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+    return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 ||
+           algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+}
+
 /* Lists up to `cap` candidates for kind k (heuristic order, deterministic
- * first, math type filtered for float32 without TF32). */
+ * first; for float32 without TF32, FMA math and exact algorithms only). */
 static int cv_candidates(int kind, const cv_descs *d, int strict_fma, cv_cand *out, int cap) {
     enum { MAXC = 16 };
     int n = 0, got = 0;
@@ -211,9 +253,10 @@ static int cv_candidates(int kind, const cv_descs *d, int strict_fma, cv_cand *o
             got = 0;
         for (int i = 0; i < got; i++) {
             if (p[i].status != CUDNN_STATUS_SUCCESS) continue;
-            if (strict_fma && p[i].mathType != CUDNN_FMA_MATH) continue;
-            cv_cand c = {(int)p[i].algo, p[i].mathType};
-            if (p[i].determinism == CUDNN_DETERMINISTIC) det[nd++] = c; else nondet[nn++] = c;
+            if (strict_fma && (p[i].mathType != CUDNN_FMA_MATH || !cv_exact(kind, (int)p[i].algo)))
+                continue;
+            cv_cand c = {(int)p[i].algo, p[i].mathType, p[i].determinism == CUDNN_DETERMINISTIC};
+            if (c.det) det[nd++] = c; else nondet[nn++] = c;
         }
     } else if (kind == CV_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t p[MAXC];
@@ -222,9 +265,10 @@ static int cv_candidates(int kind, const cv_descs *d, int strict_fma, cv_cand *o
             got = 0;
         for (int i = 0; i < got; i++) {
             if (p[i].status != CUDNN_STATUS_SUCCESS) continue;
-            if (strict_fma && p[i].mathType != CUDNN_FMA_MATH) continue;
-            cv_cand c = {(int)p[i].algo, p[i].mathType};
-            if (p[i].determinism == CUDNN_DETERMINISTIC) det[nd++] = c; else nondet[nn++] = c;
+            if (strict_fma && (p[i].mathType != CUDNN_FMA_MATH || !cv_exact(kind, (int)p[i].algo)))
+                continue;
+            cv_cand c = {(int)p[i].algo, p[i].mathType, p[i].determinism == CUDNN_DETERMINISTIC};
+            if (c.det) det[nd++] = c; else nondet[nn++] = c;
         }
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t p[MAXC];
@@ -233,9 +277,10 @@ static int cv_candidates(int kind, const cv_descs *d, int strict_fma, cv_cand *o
             got = 0;
         for (int i = 0; i < got; i++) {
             if (p[i].status != CUDNN_STATUS_SUCCESS) continue;
-            if (strict_fma && p[i].mathType != CUDNN_FMA_MATH) continue;
-            cv_cand c = {(int)p[i].algo, p[i].mathType};
-            if (p[i].determinism == CUDNN_DETERMINISTIC) det[nd++] = c; else nondet[nn++] = c;
+            if (strict_fma && (p[i].mathType != CUDNN_FMA_MATH || !cv_exact(kind, (int)p[i].algo)))
+                continue;
+            cv_cand c = {(int)p[i].algo, p[i].mathType, p[i].determinism == CUDNN_DETERMINISTIC};
+            if (c.det) det[nd++] = c; else nondet[nn++] = c;
         }
     }
     for (int i = 0; i < nd && n < cap; i++) out[n++] = det[i];
@@ -243,9 +288,23 @@ static int cv_candidates(int kind, const cv_descs *d, int strict_fma, cv_cand *o
     return n;
 }
 
-/* Runs one algorithm; returns the cuDNN status. */
-static cudnnStatus_t cv_exec(int kind, const cv_descs *d, cv_cand c, int is64, const void *x,
-                             const void *w, const void *y, void *out, sp_device dev) {
+static cf_geom cv_cf_geom(const cv_key *k) {
+    cf_geom g = {k->n, k->c, k->h, k->w, k->o, k->g, k->kh, k->kw, k->ho, k->wo,
+                 k->ph, k->pw, k->sh, k->sw, k->dh, k->dw};
+    return g;
+}
+
+/* Runs one algorithm; returns the cuDNN status (CV_OWN: success, or
+ * CUDNN_STATUS_EXECUTION_FAILED with the error cleared). */
+static cudnnStatus_t cv_exec(int kind, const cv_descs *d, const cv_key *k, cv_cand c, int is64,
+                             const void *x, const void *w, const void *y, void *out, sp_device dev) {
+    if (c.algo == CV_OWN) {
+        cf_geom fg = cv_cf_geom(k);
+        sp_status st = kind == CV_BWD_DATA ? cf_data_run(&fg, is64, y, w, out) : cf_run(&fg, is64, x, y, out);
+        if (st == SP_OK) return CUDNN_STATUS_SUCCESS;
+        sp_clear_error();
+        return CUDNN_STATUS_EXECUTION_FAILED;
+    }
     cudnnSetConvolutionMathType(d->conv, c.math);
     size_t wsz = 0;
     cudnnStatus_t s;
@@ -288,6 +347,68 @@ static cudnnStatus_t cv_exec(int kind, const cv_descs *d, cv_cand c, int is64, c
     return s;
 }
 
+/* Whether to time the candidates: yes unless SPORE_CONV_TUNE=0, which
+ * keeps the first deterministic candidate that runs (the same algorithm in
+ * every process, so the same bits across processes too; a timed choice can
+ * differ between processes when two candidates take about as long). */
+static int cv_tune(void) {
+    const char *e = getenv("SPORE_CONV_TUNE");
+    return !(e && e[0] == '0' && e[1] == 0);
+}
+
+/* Keeps the stream busy for about `cycles` clock cycles. */
+__global__ void cv_spin_kernel(long long cycles) {
+    long long t0 = clock64();
+    while (clock64() - t0 < cycles) {
+    }
+}
+
+/* Times the deterministic candidates (warm-up, then CV_TRIALS runs between
+ * two events; synchronizes the stream) and returns the index of the
+ * fastest, having left its result in `out`; -1 when none ran or the timing
+ * itself failed (errors cleared; *last gets the last cuDNN status).  Call
+ * with cv_mu held, never while the stream is captured. */
+static int cv_time_locked(int kind, const cv_descs *d, const cv_key *k, const cv_cand *cand, int nc,
+                          int is64, const void *x, const void *w, const void *y, void *out,
+                          sp_device dev, cudnnStatus_t *last) {
+    cudaStream_t s = cuda_stream();
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    int best = -1, ran = -1;
+    float best_ms = 0;
+    if (cudaEventCreate(&e0) != cudaSuccess || cudaEventCreate(&e1) != cudaSuccess) goto done;
+    for (int i = 0; i < nc; i++) {
+        if (!cand[i].det) continue;
+        ran = i; /* the last one that may have written `out` */
+        cudnnStatus_t r = cv_exec(kind, d, k, cand[i], is64, x, w, y, out, dev);
+        *last = r;
+        if (r != CUDNN_STATUS_SUCCESS) continue;
+        /* the trials queue up behind a ~1 ms spin, so the events time the
+         * GPU's work and not the host's (cuDNN's per-call overhead, the
+         * workspace allocation), which would favour the wrong algorithm */
+        cv_spin_kernel<<<1, 1, 0, s>>>(CV_SPIN_CYCLES);
+        cudaEventRecord(e0, s);
+        for (int t = 0; t < CV_TRIALS && r == CUDNN_STATUS_SUCCESS; t++)
+            r = cv_exec(kind, d, k, cand[i], is64, x, w, y, out, dev);
+        cudaEventRecord(e1, s);
+        float ms = 0;
+        if (r != CUDNN_STATUS_SUCCESS || cudaEventSynchronize(e1) != cudaSuccess ||
+            cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess) {
+            (void)cudaGetLastError();
+            continue;
+        }
+        if (best < 0 || ms < best_ms) best = i, best_ms = ms;
+    }
+    /* the output must be the kept algorithm's bits, as every later run's */
+    if (best >= 0 && ran != best &&
+        cv_exec(kind, d, k, cand[best], is64, x, w, y, out, dev) != CUDNN_STATUS_SUCCESS)
+        best = -1;
+done:
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    (void)cudaGetLastError();
+    return best;
+}
+
 /* One convolution pass on contiguous device arrays.  x is [N,C,Hx,Wx]
  * (already framed: padding ph/pw symmetric), w [O,C/G,kh,kw], y
  * [N,O,Ho,Wo]; `out` is y (forward), x (backward data) or w (backward
@@ -312,6 +433,7 @@ static sp_status cv_pass(const char *op, int kind, sp_dtype dt, const cv_geom *g
     k.kh = (int)g->kh, k.kw = (int)g->kw, k.g = (int)g->G, k.ph = (int)ph, k.pw = (int)pw;
     k.sh = (int)g->win.stride[0], k.sw = (int)g->win.stride[1];
     k.dh = (int)g->win.dil[0], k.dw = (int)g->win.dil[1];
+    k.ho = (int)g->Ho, k.wo = (int)g->Wo;
 
     cv_descs d;
     memset(&d, 0, sizeof d);
@@ -353,19 +475,33 @@ static sp_status cv_pass(const char *op, int kind, sp_dtype dt, const cv_geom *g
         }
         cv_plan *p = cv_find_locked(&k);
         if (p) {
-            cv_cand c = {p->algo, p->math};
-            cudnnStatus_t s = cv_exec(kind, &d, c, is64, x, w, y, out, dev);
+            cv_cand c = {p->algo, p->math, 1};
+            cudnnStatus_t s = cv_exec(kind, &d, &k, c, is64, x, w, y, out, dev);
             if (s == CUDNN_STATUS_SUCCESS) goto out;
             p->used = 0; /* forget it and search again */
         }
-        cv_cand cand[16];
-        int nc = cv_candidates(kind, &d, !is64 && !tf32, cand, 16);
-        if (nc == 0) nc = cv_candidates(kind, &d, 0, cand, 16);
+        cv_cand cand[17];
+        int nc = 0;
+        cf_geom fg = cv_cf_geom(&k);
+        if (kind != CV_FWD && cf_supported(&fg)) {
+            cv_cand own = {CV_OWN, CUDNN_DEFAULT_MATH, 1};
+            cand[nc++] = own;
+        }
+        int nh = cv_candidates(kind, &d, !is64 && !tf32, cand + nc, 16);
+        if (nh == 0) nh = cv_candidates(kind, &d, 0, cand + nc, 16);
+        nc += nh;
         cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
+        if (!cuda_nn_capturing() && cv_tune()) {
+            int best = cv_time_locked(kind, &d, &k, cand, nc, is64, x, w, y, out, dev, &last);
+            if (best >= 0) {
+                cv_store_locked(&k, cand[best].algo, cand[best].math);
+                goto out;
+            }
+        }
         for (int i = 0; i < nc; i++) {
-            last = cv_exec(kind, &d, cand[i], is64, x, w, y, out, dev);
+            last = cv_exec(kind, &d, &k, cand[i], is64, x, w, y, out, dev);
             if (last == CUDNN_STATUS_SUCCESS) {
-                cv_store_locked(&k, cand[i].algo, cand[i].math);
+                if (!cuda_nn_capturing()) cv_store_locked(&k, cand[i].algo, cand[i].math);
                 goto out;
             }
         }

@@ -6,7 +6,7 @@
  *
  * The reduction (N*Ho*Wo terms per weight) is long and the weights few, so
  * the work is split along the batch: a block owns one (o, c) pair and one
- * slice of `per` images; its threads walk the slice's output positions,
+ * slice of `per` images (about two blocks per SM in all); its threads walk the slice's output positions,
  * load dy once per position and accumulate all kh*kw taps in registers
  * (the x reads of neighbouring threads are neighbouring addresses).  The
  * block combines its threads with warp shuffles and a fixed pass over the
@@ -16,12 +16,14 @@
  * shapes only: the same bits on every run, with no atomics.
  *
  * Taps are template parameters (KH, KW: 5x5, 3x3) so the accumulators stay
- * in registers; other kernels go to cuDNN.  conv.cu races this against
- * cuDNN's deterministic algorithms on first use of a geometry.
+ * in registers; other kernels go to cuDNN.  The same file holds a direct
+ * input-gradient kernel for those filters (one thread per dx cell, a fixed
+ * order over filters and taps).  conv.cu races both against cuDNN's
+ * deterministic algorithms on first use of a geometry.
  */
 #include "backend/cuda/conv_filter.cuh"
 
-enum { CF_THREADS = 256 };
+enum { CF_THREADS = 256, CF_BLOCKS = 264 };
 
 template <typename T, int KH, int KW>
 __global__ void cf_partial_kernel(cf_geom g, int per, const T *x, const T *dy, double *part) {
@@ -82,6 +84,65 @@ __global__ void cf_sum_kernel(const double *part, int nslices, int nw, T *dw) {
     if (lane == 0) dw[wgt] = (T)v;
 }
 
+/* Input gradient, one thread per dx cell (n, c, h, w): dx = sum over the
+ * group's filters o and taps (i, j) whose output (oh, ow) covers the cell
+ * of dy[n, o, oh, ow] * w[o, c, i, j], in that fixed order, in double.  A
+ * warp's threads share (n, c) but for a plane boundary, so the weight reads
+ * are broadcasts and the dy reads neighbours. */
+template <typename T, int KH, int KW>
+__global__ void cf_data_kernel(cf_geom g, const T *dy, const T *w, T *dx, unsigned total) {
+    const int KK = KH * KW, cg = g.c / g.g, og = g.o / g.g;
+    for (unsigned e = blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += gridDim.x * blockDim.x) {
+        int ww = (int)(e % (unsigned)g.w), r = (int)(e / (unsigned)g.w);
+        int hh = r % g.h, pl = r / g.h, c = pl % g.c, n = pl / g.c;
+        int grp = c / cg, cl = c - grp * cg;
+        int oh[KH], ow[KW];
+#pragma unroll
+        for (int i = 0; i < KH; i++) {
+            int num = hh + g.ph - i * g.dh, q = num / g.sh;
+            oh[i] = num >= 0 && q * g.sh == num && q < g.ho ? q : -1;
+        }
+#pragma unroll
+        for (int j = 0; j < KW; j++) {
+            int num = ww + g.pw - j * g.dw, q = num / g.sw;
+            ow[j] = num >= 0 && q * g.sw == num && q < g.wo ? q : -1;
+        }
+        double acc = 0;
+        for (int ol = 0; ol < og; ol++) {
+            int o = grp * og + ol;
+            const T *dyp = dy + ((long long)n * g.o + o) * g.ho * g.wo;
+            const T *wp = w + ((long long)o * cg + cl) * KK;
+#pragma unroll
+            for (int i = 0; i < KH; i++) {
+                if (oh[i] < 0) continue;
+#pragma unroll
+                for (int j = 0; j < KW; j++)
+                    if (ow[j] >= 0)
+                        acc += (double)dyp[oh[i] * g.wo + ow[j]] * (double)wp[i * KW + j];
+            }
+        }
+        dx[e] = (T)acc;
+    }
+}
+
+sp_status cf_data_run(const cf_geom *g, int is64, const void *dy, const void *w, void *dx) {
+    if (!cf_supported(g))
+        return sp_error(SP_ERR_INTERNAL, "conv2d_backprop_input: direct kernel given an unsupported geometry");
+    unsigned total = (unsigned)((long long)g->n * g->c * g->h * g->w);
+    if (total == 0) return SP_OK;
+    unsigned bl = cuda_nn_blocks(total, 256);
+    cudaStream_t s = cuda_stream();
+    if (g->kh == 5) {
+        if (is64) cf_data_kernel<double, 5, 5><<<bl, 256, 0, s>>>(*g, (const double *)dy, (const double *)w, (double *)dx, total);
+        else cf_data_kernel<float, 5, 5><<<bl, 256, 0, s>>>(*g, (const float *)dy, (const float *)w, (float *)dx, total);
+    } else {
+        if (is64) cf_data_kernel<double, 3, 3><<<bl, 256, 0, s>>>(*g, (const double *)dy, (const double *)w, (double *)dx, total);
+        else cf_data_kernel<float, 3, 3><<<bl, 256, 0, s>>>(*g, (const float *)dy, (const float *)w, (float *)dx, total);
+    }
+    return cuda_nn_launched("conv2d_backprop_input (direct)");
+}
+
 int cf_supported(const cf_geom *g) {
     if (g->g < 1 || g->c % g->g || g->o % g->g) return 0;
     if (!((g->kh == 5 && g->kw == 5) || (g->kh == 3 && g->kw == 3))) return 0;
@@ -104,17 +165,14 @@ static void cf_launch(const cf_geom *g, int per, int nslices, const T *x, const 
 sp_status cf_run(const cf_geom *g, int is64, const void *x, const void *dy, void *dw) {
     if (!cf_supported(g))
         return sp_error(SP_ERR_INTERNAL, "conv2d_backprop_filter: split-K kernel given an unsupported geometry");
-    /* images per slice: about 256 output positions or more per block, and
-     * at least ~2 blocks per SM's worth of (pair, slice) blocks */
-    int plane = g->ho * g->wo, per = (256 + plane - 1) / plane;
-    if (per > g->n) per = g->n;
-    if (per > 65535) per = 65535;
-    int nslices = (g->n + per - 1) / per;
-    if (nslices > 65535) {
-        per = (g->n + 65534) / 65535;
-        nslices = (g->n + per - 1) / per;
-    }
+    /* slices: about CF_BLOCKS (pair, slice) blocks in all -- two per SM of
+     * an H100, each thread then folding several positions, so the block
+     * combine is paid rarely -- and never more slices than images */
     int pairs = g->o * (g->c / g->g), nw = pairs * g->kh * g->kw;
+    int want = (CF_BLOCKS + pairs - 1) / pairs;
+    if (want > g->n) want = g->n;
+    if (want > 65535) want = 65535;
+    int per = (g->n + want - 1) / want, nslices = (g->n + per - 1) / per;
     double *part = (double *)cuda_tmp_alloc((size_t)nslices * nw * sizeof(double));
     if (!part) return sp_last_status() ? sp_last_status() : SP_ERR_NOMEM;
     if (g->kh == 5) {

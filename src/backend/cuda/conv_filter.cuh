@@ -16,7 +16,7 @@ typedef struct cf_geom {
     int n, c, h, w, o, g, kh, kw, ho, wo, ph, pw, sh, sw, dh, dw;
 } cf_geom;
 
-/* Nonzero when cf_run handles this geometry (square-ish small kernels,
+/* Nonzero when cf_run and cf_data_run handle this geometry (square-ish small kernels,
  * at most a few thousand weights, 32-bit indices). */
 int cf_supported(const cf_geom *g);
 
@@ -25,5 +25,10 @@ int cf_supported(const cf_geom *g);
  * depends on the shapes only and the partials are summed in a fixed order.
  * Returns SP_OK, or an error (out of memory, launch failure). */
 sp_status cf_run(const cf_geom *g, int is64, const void *x, const void *dy, void *dw);
+
+/* Enqueues dx = conv2d_backprop_input(dy, w) for the same geometry (dx is
+ * the framed [N, C, H, W]); deterministic (a fixed summation order per
+ * cell, in double).  Returns SP_OK or a launch error. */
+sp_status cf_data_run(const cf_geom *g, int is64, const void *dy, const void *w, void *dx);
 
 #endif

@@ -19,6 +19,15 @@
  * results repeat bit for bit.  Max backward recomputes each covering
  * window's winner from x instead of saving indices, as the CPU does.
  *
+ * Max backward has a fast path for windows that tile the input without
+ * overlap (stride == kernel, dilation 1, the LeNet 2x2/2 case): one thread
+ * per window recomputes its winner with pl_argmax's rules and writes every
+ * cell of the window itself -- the dy value at the winner, +0.0 elsewhere,
+ * and also the cells past the last window that no window covers -- so each
+ * dx cell is written exactly once, with no zero fill and no atomics.  The
+ * winner's value is stored as (T)(0.0 + dy), the generic kernel's sum, so
+ * -0.0 becomes +0.0 on both paths and the two agree bit for bit.
+ *
  * Inputs may be any strided view (strides go to the kernels); outputs are
  * contiguous.
  */
@@ -171,6 +180,93 @@ __global__ void pl_bwd(pl_geom g, const T *x, const T *dy, T *dx, int64_t n) {
     }
 }
 
+template <typename T> static const T *pl_ptr(const sp_tensor *t) {
+    return (const T *)t->buf->data + t->offset;
+}
+
+/* Max backward over non-overlapping windows (s == k, d == 1 on both axes):
+ * one thread per output window (p, oh, ow), 32-bit indices (the host
+ * checks that n and every plane index fit).  The winner is pl_argmax's:
+ * taps in row-major order, first NaN wins, else the first strict maximum.
+ * Rows [r0, r1) and columns [c0, c1) of the input that this thread writes
+ * are the window's, clipped to the input, extended to the input's end for
+ * the last window of an axis.  V2 stores two elements at once: the host
+ * picks it only for 2-wide windows that tile an even W exactly (no padding
+ * on the sides, no uncovered columns), where each pair is 2-aligned. */
+template <typename T, typename T2, int V2>
+__global__ void pl_max_bwd_tiled(pl_geom g, const T *x, const T *dy, T *dx, unsigned n) {
+    const int H = (int)g.H, W = (int)g.W, Ho = (int)g.Ho, Wo = (int)g.Wo, C = (int)g.C;
+    const int kh = (int)g.k[0], kw = (int)g.k[1];
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        unsigned ow = i % (unsigned)Wo, r = i / (unsigned)Wo;
+        unsigned oh = r % (unsigned)Ho, p = r / (unsigned)Ho;
+        int64_t nn = p / (unsigned)C, c = p % (unsigned)C;
+        const T *xp = x + nn * g.xs[0] + c * g.xs[1];
+        int h0 = (int)oh * kh - (int)g.plo[0], w0 = (int)ow * kw - (int)g.plo[1];
+        int r0 = h0 < 0 ? 0 : h0, r1 = h0 + kh < H ? h0 + kh : H;
+        int c0 = w0 < 0 ? 0 : w0, c1 = w0 + kw < W ? w0 + kw : W;
+        int bh = -1, bw = -1;
+        T m = (T)-INFINITY;
+        bool nan = false;
+        for (int hh = r0; hh < r1 && !nan; hh++)
+            for (int ww = c0; ww < c1; ww++) {
+                T v = xp[hh * g.xs[2] + ww * g.xs[3]];
+                if (v != v) { /* the first NaN wins outright */
+                    bh = hh, bw = ww, nan = true;
+                    break;
+                }
+                if (bh < 0 || v > m) m = v, bh = hh, bw = ww;
+            }
+        T gv = (T)0;
+        if (bh >= 0) gv = (T)(0.0 + (double)dy[nn * g.ys[0] + c * g.ys[1] + oh * g.ys[2] + ow * g.ys[3]]);
+        if ((int)oh == Ho - 1) r1 = H;
+        if ((int)ow == Wo - 1) c1 = W;
+        T *dp = dx + (int64_t)p * H * W;
+        for (int hh = r0; hh < r1; hh++) {
+            if (V2) {
+                T2 v;
+                v.x = (hh == bh && c0 == bw) ? gv : (T)0;
+                v.y = (hh == bh && c0 + 1 == bw) ? gv : (T)0;
+                *(T2 *)(dp + (int64_t)hh * W + c0) = v;
+            } else {
+                for (int ww = c0; ww < c1; ww++)
+                    dp[(int64_t)hh * W + ww] = (hh == bh && ww == bw) ? gv : (T)0;
+            }
+        }
+    }
+}
+
+/* Launches the tiled max backward when the geometry allows; false (nothing
+ * launched) otherwise. */
+static bool pl_max_bwd_fast(const pl_geom *g, const sp_tensor *x, const sp_tensor *dy, sp_tensor *dx) {
+    for (int a = 0; a < 2; a++)
+        if (g->s[a] != g->k[a] || g->d[a] != 1 || g->plo[a] >= g->k[a]) return false;
+    if (g->Ho < 1 || g->Wo < 1) return false;
+    int64_t nwin = g->N * g->C * g->Ho * g->Wo, planes = g->N * g->C;
+    if (nwin > 0x7fffffffLL || planes > 0x7fffffffLL || g->H * g->W > 0x3fffffffLL ||
+        g->Ho * g->k[0] > 0x3fffffffLL || g->Wo * g->k[1] > 0x3fffffffLL)
+        return false;
+    /* every input cell lies in at most one window; cells before the first
+     * window exist only if plo < 0, which cpu_window_init never gives */
+    size_t vb = 2 * sp_dtype_size(dx->dtype);
+    bool v2 = g->k[1] == 2 && g->plo[1] == 0 && g->Wo * 2 == g->W &&
+              (uintptr_t)dx->buf->data % vb == 0;
+    unsigned n = (unsigned)nwin, bl = cuda_nn_blocks(nwin, 256);
+    cudaStream_t s = cuda_stream();
+    if (dx->dtype == SP_F64) {
+        const double *xp = pl_ptr<double>(x), *yp = pl_ptr<double>(dy);
+        double *d = (double *)dx->buf->data;
+        if (v2) pl_max_bwd_tiled<double, double2, 1><<<bl, 256, 0, s>>>(*g, xp, yp, d, n);
+        else pl_max_bwd_tiled<double, double2, 0><<<bl, 256, 0, s>>>(*g, xp, yp, d, n);
+    } else {
+        const float *xp = pl_ptr<float>(x), *yp = pl_ptr<float>(dy);
+        float *d = (float *)dx->buf->data;
+        if (v2) pl_max_bwd_tiled<float, float2, 1><<<bl, 256, 0, s>>>(*g, xp, yp, d, n);
+        else pl_max_bwd_tiled<float, float2, 0><<<bl, 256, 0, s>>>(*g, xp, yp, d, n);
+    }
+    return true;
+}
+
 /* Fills *g for an input of shape in[4]; errors name op. */
 static sp_status pl_init(const char *op, const sp_attrs *attrs, sp_dtype dt, const int64_t in[4],
                          pl_geom *g) {
@@ -226,9 +322,6 @@ static sp_status pl_in4(const char *op, const sp_tensor *t) {
     return SP_OK;
 }
 
-template <typename T> static const T *pl_ptr(const sp_tensor *t) {
-    return (const T *)t->buf->data + t->offset;
-}
 
 static sp_status pl_forward(const sp_kernel_args *a, const char *op, int is_max) {
     sp_tensor *x = a->in[0], *y = a->out[0];
@@ -263,6 +356,7 @@ static sp_status pl_backward(const char *op, pl_geom *g, const sp_tensor *x, con
     int64_t n = sp_tensor_numel(dx);
     if (n == 0) return SP_OK;
     unsigned bl = cuda_nn_blocks(n, 256);
+    if (x && pl_max_bwd_fast(g, x, dy, dx)) return cuda_nn_launched(op);
     cudaStream_t s = cuda_stream();
     if (dx->dtype == SP_F64) {
         if (x) pl_bwd<double, 1><<<bl, 256, 0, s>>>(*g, pl_ptr<double>(x), pl_ptr<double>(dy), (double *)dx->buf->data, n);

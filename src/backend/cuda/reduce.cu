@@ -23,7 +23,10 @@
  * Chunks (for both shapes) keep the GPU busy when there are few outputs:
  * their partial results are combined in chunk order by a second kernel.
  * Float sum/mean/max/min over one collapsed R dim take vectorized, warp-
- * shuffle fast paths of the same two shapes (see "fast paths" below).
+ * shuffle fast paths of the same two shapes (see "fast paths" below); over
+ * several R dims whose innermost is contiguous (bias gradients: sum over
+ * (0, 2, 3) of NCHW) a third, the run kernel, with enough chunks to fill
+ * the GPU and the same fixed-order combine.
  * The split depends only on the shapes, so results are deterministic; the
  * order of float additions differs from the CPU's, which with double
  * accumulators shows only in float64 results' last bits.
@@ -374,6 +377,45 @@ template <int DT, int OP> __global__ void rf_col_kernel(red_args A, double *part
     }
 }
 
+/* One block per (output, chunk) of an R-space whose innermost dim is a
+ * contiguous run of L elements (sum over axes (0, 2, 3) of NCHW: runs of
+ * H*W, one per image).  The chunk is a range of flat R indices, so it may
+ * start or end inside a run; 32-bit index arithmetic (the host checks N),
+ * four loads in flight per thread, neighbouring threads on neighbouring
+ * addresses within a run. */
+template <int DT, int OP> __global__ void rf_runs_kernel(red_args A, double *part, cu_layout outer) {
+    long long o = blockIdx.x;
+    int c = blockIdx.y, t = threadIdx.x, B = blockDim.x;
+    unsigned L = (unsigned)A.R.shape[A.R.nd - 1];
+    unsigned r0 = (unsigned)((long long)c * A.chunk);
+    unsigned r1 = (unsigned)(r0 + A.chunk < A.N ? r0 + A.chunk : A.N);
+    long long base = cu_offset(A.K, o), st0 = outer.st[0];
+    bool flat = outer.nd == 1;
+    double a = rf_init<OP>();
+    for (unsigned e = r0 + t; e < r1; e += 4 * B) {
+        double v[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            unsigned k = e + j * B;
+            if (k < r1) {
+                unsigned run = k / L, pos = k - run * L;
+                long long off = base + (flat ? (long long)run * st0 : cu_offset(outer, run)) + pos;
+                v[j] = rf_ld<DT>(A.x, off);
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (e + j * B < r1) a = rf_comb<OP>(a, v[j]);
+    }
+    a = rf_block<OP>(a);
+    if (t == 0) {
+        if (A.nchunks > 1)
+            part[o * A.nchunks + c] = a;
+        else
+            rf_finish(A, o, a);
+    }
+}
+
 /* One warp per output: the chunks' partials in a fixed tree. */
 template <int OP> __global__ void rf_combine_kernel(red_args A, const double *part) {
     long long o = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;
@@ -408,15 +450,39 @@ template <int DT> static void rf_launch_op(red_args *A, bool row, double *part) 
         rf_launch<DT, R_MIN>(A, row, part);
 }
 
+template <int DT, int OP> static void rf_runs_launch(red_args *A, double *part) {
+    cudaStream_t s = cuda_stream();
+    cu_layout outer = A->R;
+    outer.nd--; /* the R-space less its innermost (contiguous) dim */
+    dim3 grid((unsigned)A->M, (unsigned)A->nchunks);
+    rf_runs_kernel<DT, OP><<<grid, 256, 0, s>>>(*A, part, outer);
+    if (A->nchunks > 1) rf_combine_kernel<OP><<<(unsigned)((A->M + 7) / 8), 256, 0, s>>>(*A, part);
+}
+
+template <int DT> static void rf_runs_op(red_args *A, double *part) {
+    if (A->op == R_SUM)
+        rf_runs_launch<DT, R_SUM>(A, part);
+    else if (A->op == R_MAX)
+        rf_runs_launch<DT, R_MAX>(A, part);
+    else
+        rf_runs_launch<DT, R_MIN>(A, part);
+}
+
 /* Runs the fast path when it applies (sets *st); false otherwise. */
 static bool rf_try(red_args *A, bool thread_mode, const char *name, sp_status *st) {
     if (A->xdt != SP_F32 && A->xdt != SP_BF16 && A->xdt != SP_F16) return false;
     if (A->op != R_SUM && A->op != R_MAX && A->op != R_MIN) return false;
     if (A->fin != F_PLAIN && A->fin != F_MEAN) return false;
-    if (A->R.nd != 1 || A->N < 1) return false;
+    if (A->N < 1) return false;
+    /* several R dims, the innermost a contiguous run: the run kernel */
+    bool runs = A->R.nd >= 2 && !thread_mode && A->R.st[A->R.nd - 1] == 1 &&
+                A->R.shape[A->R.nd - 1] >= 16 && A->N <= 0x3fffffffLL && A->M <= 65535;
+    if (A->R.nd != 1 && !runs) return false;
     bool row = !thread_mode;
-    if (row && A->R.st[0] != 1) return false;
-    if (row)
+    if (!runs && row && A->R.st[0] != 1) return false;
+    if (runs)
+        red_chunks(A, A->M, 512, 1024);
+    else if (row)
         red_chunks(A, A->M, 2048, 16384);
     else
         red_chunks(A, A->M, 1 << 18, 64);
@@ -428,7 +494,14 @@ static bool rf_try(red_args *A, bool thread_mode, const char *name, sp_status *s
             return true;
         }
     }
-    if (A->xdt == SP_F32)
+    if (runs) {
+        if (A->xdt == SP_F32)
+            rf_runs_op<SP_F32>(A, part);
+        else if (A->xdt == SP_BF16)
+            rf_runs_op<SP_BF16>(A, part);
+        else
+            rf_runs_op<SP_F16>(A, part);
+    } else if (A->xdt == SP_F32)
         rf_launch_op<SP_F32>(A, row, part);
     else if (A->xdt == SP_BF16)
         rf_launch_op<SP_BF16>(A, row, part);
