@@ -98,6 +98,10 @@ int ad_tape_recording(void);
  * that j_primal can route the gradient of t, a primitive's input, to the
  * float argument v (no-op when not recording). */
 void ad_note_scalar(const sp_value *v, const sp_tensor *t);
+/* A primitive's attributes as a tuple of KEYWORD values, the form a bprop
+ * rule is called with (j_primal's records and the PyNative tape's).  A new
+ * reference, or NULL on allocation failure. */
+sp_value *ad_attrs_keywords(const struct sp_attrs *a);
 /* Builtins of builtins.def implemented in src/ad (J, call_star,
  * make_closure, closure_keys, fill_zeros, scatter/gather/head/tail of
  * tuples, getitem_grad, sens_of, and the env builtins).  Returns NULL with

@@ -81,8 +81,8 @@ static sp_value *tensor_tuple(int n, sp_tensor *const *t) {
     return r;
 }
 
-/* The attributes as a tuple of KEYWORD values. */
-static sp_value *attrs_keywords(const sp_attrs *a) {
+/* See ad.h: a primitive's attributes as the KEYWORD tuple rules take. */
+sp_value *ad_attrs_keywords(const sp_attrs *a) {
     sp_value *items[SP_MAX_ATTRS] = {0};
     int n = a ? a->n : 0, k;
     for (k = 0; k < n; k++) {
@@ -132,7 +132,7 @@ void ad_record_op(int op, int n_in, sp_tensor *const *in, const sp_attrs *attrs,
         r->recs = a;
         r->cap = cap;
     }
-    sp_value *items[4] = {sp_value_prim(op), tensor_tuple(n_in, in), attrs_keywords(attrs),
+    sp_value *items[4] = {sp_value_prim(op), tensor_tuple(n_in, in), ad_attrs_keywords(attrs),
                           tensor_tuple(n_out, out)};
     sp_value *rec = items[0] && items[1] && items[2] && items[3] ? sp_value_tuple(4, items) : NULL;
     for (int i = 0; i < 4; i++) sp_value_release(items[i]);

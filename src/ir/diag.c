@@ -12,8 +12,11 @@
  * under the right character whatever the terminal's tab width.  A very long
  * line is cut to a window around the column (the error buffer is fixed;
  * see src/core/error.c).  Unknown parts degrade gracefully: no column, no
- * caret; no line, "file: message"; no source text (a file not loaded, or a
- * location in another file), no quoted line.
+ * caret; no line, "file: message".  The quoted line comes from the module's
+ * text when the location is in the module's file, else from the file on
+ * disk (as Python's tracebacks read it: a graph copied into another module
+ * -- a lifted or specialized copy failing at run time -- still shows its
+ * line); neither (a file that is gone, <bprop>), no quoted line.
  *
  * Lines and columns are 1-based; columns count bytes, as the lexer does.
  */
@@ -40,6 +43,33 @@ static int find_line(const char *src, int line, const char **start, size_t *len)
     *start = p;
     *len = n;
     return 1;
+}
+
+/* Line `line` of file `file` read from disk into buf (without its newline),
+ * as Python's tracebacks do (linecache): for locations in a module that does
+ * not hold that file's text -- a graph copied into another module (lifting,
+ * specialization) raising an error at run time.  Names in angle brackets
+ * (<bprop>, <string>) are not files.  Returns 1 when the line was read; a
+ * line longer than buf is cut (the caret is clamped to what is shown). */
+#define DIAG_DISK_LINE 4096
+static int diag_disk_line(const char *file, int line, char *buf, size_t n) {
+    if (!file || !*file || file[0] == '<' || line < 1) return 0;
+    FILE *f = fopen(file, "r");
+    if (!f) return 0;
+    int l = 1, ok = 0;
+    size_t k = 0;
+    for (int c; (c = fgetc(f)) != EOF;) {
+        if (c == '\n') {
+            if (l == line) break;
+            l++;
+            continue;
+        }
+        if (l == line && k + 1 < n) buf[k++] = (char)c;
+    }
+    if (l == line) ok = 1;
+    buf[k] = '\0';
+    fclose(f);
+    return ok;
 }
 
 static sp_status diag_emit(const char *file, const char *source, int src_line, sp_loc loc,
@@ -90,6 +120,9 @@ sp_status sp_error_at(const sp_module *m, sp_loc loc, sp_status code, const char
      * in front, so line numbers index its source directly.) */
     if (m && m->source && file && m->file && (file == m->file || strcmp(file, m->file) == 0))
         source = m->source;
+    char line[DIAG_DISK_LINE];
+    if (!source && diag_disk_line(file, loc.line, line, sizeof line))
+        return diag_emit(file, line, 1, loc, code, msg);
     return diag_emit(file, source, loc.line, loc, code, msg);
 }
 

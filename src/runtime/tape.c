@@ -232,37 +232,6 @@ static int tp_reserve_ids(sp_tape *t, int n) {
     return 0;
 }
 
-/* The attributes as a tuple of KEYWORD values (what a rule is called with). */
-static sp_value *tp_keywords(const sp_attrs *a) {
-    sp_value *items[SP_MAX_ATTRS] = {0};
-    int n = a ? a->n : 0, k;
-    for (k = 0; k < n; k++) {
-        const sp_attr *at = &a->a[k];
-        sp_value *v = NULL;
-        switch (at->kind) {
-        case SP_ATTR_INT: v = sp_value_int(at->i); break;
-        case SP_ATTR_FLOAT: v = sp_value_float(at->f); break;
-        case SP_ATTR_STR: v = sp_value_str(at->s, strlen(at->s)); break;
-        case SP_ATTR_DTYPE: v = sp_value_dtype((sp_dtype)at->i); break;
-        case SP_ATTR_INTS: {
-            sp_value *iv[SP_MAX_ATTR_INTS] = {0};
-            int j;
-            for (j = 0; j < at->n; j++)
-                if (!(iv[j] = sp_value_int(at->ints[j]))) break;
-            if (j == at->n) v = sp_value_tuple(at->n, iv);
-            for (int q = 0; q < j; q++) sp_value_release(iv[q]);
-            break;
-        }
-        }
-        items[k] = v ? sp_value_keyword(at->name, v) : NULL;
-        sp_value_release(v);
-        if (!items[k]) break;
-    }
-    sp_value *r = k == n ? sp_value_tuple(n, items) : NULL;
-    for (int i = 0; i < k; i++) sp_value_release(items[i]);
-    return r;
-}
-
 /* The inputs an in-place primitive writes. */
 static int tp_written(int op, int i, int n_in) {
     switch (op) {
@@ -318,7 +287,7 @@ static void tp_sink(void *ctx, int op, int n_in, sp_tensor *const *in, const sp_
     r->n_in = n_in;
     r->n_out = n_out;
     r->io = t->n_ids;
-    if (!(r->kws = tp_keywords(attrs))) goto oom;
+    if (!(r->kws = ad_attrs_keywords(attrs))) goto oom;
     for (int i = 0; i < n_in; i++) {
         int id = tp_input_node(t, in[i]);
         if (id < 0) {

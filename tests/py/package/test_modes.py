@@ -282,3 +282,28 @@ def test_run_check(capsys):
     assert spore.run_check() is True
     out = capsys.readouterr().out
     assert "installed on platform [CPU] successfully" in out
+
+
+class BrokenWithWeight(nn.Cell):
+    """A Parameter makes the call run a lifted copy of the graph (a module of
+    its own), whose run-time errors must still quote the user's line."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = Parameter(Tensor(np.ones((3, 2), np.float32)), name="w")
+
+    def construct(self, x):
+        y = x * 2.0
+        return ops.matmul(y, self.w)
+
+
+def test_runtime_error_in_lifted_graph_has_caret_line():
+    spore.set_context(mode=spore.GRAPH_MODE)
+    with pytest.raises(ValueError) as e:
+        BrokenWithWeight()(Tensor(np.ones((2, 4), np.float32)))
+    msg = str(e.value)
+    line = _line_of(BrokenWithWeight, "ops.matmul")
+    assert msg.startswith(f"{__file__}:{line}:"), msg
+    quoted, caret = msg.split("\n")[1:3]
+    assert quoted == "        return ops.matmul(y, self.w)", msg
+    assert caret.strip() == "^" and quoted[len(caret) - 1] != " ", msg
